@@ -1,0 +1,89 @@
+"""Collections by name under one data directory; names are validated so no input escapes it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from pathlib import Path
+
+from indexer.collection import MANIFEST, Collection, Manifest, check_embedder
+from indexer.errors import CollectionExists, CollectionNotFound, InvalidName
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+        raise InvalidName(
+            f"invalid collection name {name!r}: use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
+        )
+    return name
+
+
+class Catalog:
+    """Opens each collection once and shares it (a server opens many, the CLI one)."""
+
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir).expanduser() / "collections"
+        self._open: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    def path(self, name: str) -> Path:
+        return self.root / validate_name(name)
+
+    def exists(self, name: str) -> bool:
+        return (self.path(name) / MANIFEST).is_file()
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file() and _NAME.match(p.name))
+
+    def manifest(self, name: str) -> Manifest:
+        if not self.exists(name):
+            raise self._not_found(name)
+        return Manifest.read(self.path(name))
+
+    def _not_found(self, name: str) -> CollectionNotFound:
+        known = ", ".join(self.names()) or "none yet"
+        return CollectionNotFound(f"collection {name!r} not found (collections: {known}); create it by indexing into it")
+
+    def create(self, manifest: Manifest) -> Collection:
+        with self._lock:
+            if self.exists(manifest.name):
+                raise CollectionExists(f"collection {manifest.name!r} already exists")
+            self.root.mkdir(parents=True, exist_ok=True)
+            path = self.path(manifest.name)
+            if path.exists():  # a leftover from a create that crashed before its manifest was written
+                shutil.rmtree(path)
+            collection = Collection.create(path, manifest)
+            self._open[manifest.name] = collection
+            return collection
+
+    def open(self, name: str, embedder: str | None = None, dimension: int | None = None) -> Collection:
+        with self._lock:
+            collection = self._open.get(name)
+            if collection is None:
+                if not self.exists(name):
+                    raise self._not_found(name)
+                collection = Collection.open(self.path(name), embedder, dimension)
+                self._open[name] = collection
+            else:
+                check_embedder(collection.manifest, embedder, dimension)
+            return collection
+
+    def delete(self, name: str) -> None:
+        with self._lock:
+            if not self.exists(name):
+                raise self._not_found(name)
+            collection = self._open.pop(name, None)
+            if collection is not None:
+                collection.store.close()
+            shutil.rmtree(self.path(name))
+
+    def close(self) -> None:
+        with self._lock:
+            for collection in self._open.values():
+                collection.close()
+            self._open.clear()

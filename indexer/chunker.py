@@ -1,0 +1,141 @@
+"""Token-aware chunking that respects Markdown headings, paragraphs and sentences.
+
+Sizes are counted in the embedder's own tokens, so a chunk never silently overflows the model.
+Cuts prefer, in order: a paragraph break, a sentence end or line break, a word boundary. Chunks that
+end on a paragraph break need no overlap; chunks cut inside a paragraph overlap the next by
+`overlap` tokens so no sentence is only ever seen cut in half.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from indexer.documents import Chunk, Document
+
+_HEADING_LINE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+_SENTENCE_END = re.compile(r"[.!?:;][\"')\]]*$")
+
+PARAGRAPH, SENTENCE, WORD, INSIDE_WORD = 3, 2, 1, 0
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    chunk_size: int = 200
+    overlap: int = 32
+
+    def validate(self, max_seq_length: int | None = None) -> None:
+        if self.chunk_size < 8:
+            raise ValueError(f"chunk size {self.chunk_size} is too small: use at least 8 tokens")
+        if not 0 <= self.overlap < self.chunk_size // 2:
+            raise ValueError(
+                f"chunk overlap {self.overlap} must be between 0 and half the chunk size ({self.chunk_size // 2})"
+            )
+        if max_seq_length and self.chunk_size > max_seq_length - 2:
+            raise ValueError(
+                f"chunk size {self.chunk_size} exceeds what the embedder reads "
+                f"({max_seq_length} tokens including 2 special tokens); use at most {max_seq_length - 2}"
+            )
+
+
+@dataclass
+class _Section:
+    start: int
+    end: int
+    heading_path: list[str]
+
+
+def split_sections(text: str, markdown: bool) -> list[_Section]:
+    """Markdown: one section per heading, with its heading path; otherwise the whole text."""
+    if not markdown:
+        return [_Section(0, len(text), [])]
+    sections: list[_Section] = []
+    stack: list[tuple[int, str]] = []
+    position, path = 0, []
+    for match in _HEADING_LINE.finditer(text):
+        if match.start() > position:
+            sections.append(_Section(position, match.start(), list(path)))
+        level, title = len(match.group(1)), match.group(2).strip()
+        while stack and stack[-1][0] >= level:
+            stack.pop()
+        stack.append((level, title))
+        path = [t for _, t in stack]
+        position = match.end()
+    sections.append(_Section(position, len(text), list(path)))
+    return sections
+
+
+class Chunker:
+    def __init__(self, tokenizer, settings: ChunkerSettings | None = None):
+        self.tokenizer = tokenizer
+        self.settings = settings or ChunkerSettings()
+
+    def _token_spans(self, text: str) -> list[tuple[int, int]]:
+        if getattr(self.tokenizer, "is_fast", False):
+            encoded = self.tokenizer(
+                text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
+            )
+            return [(a, b) for a, b in encoded["offset_mapping"] if b > a]
+        # slow tokenizers give no offsets: fall back to words, which over-count rather than overflow less
+        return [m.span() for m in re.finditer(r"\w+|[^\w\s]", text)]
+
+    @staticmethod
+    def _break_strengths(text: str, spans: list[tuple[int, int]]) -> list[int]:
+        """strength[j]: how good a cut is between token j and j+1."""
+        strengths = []
+        for j in range(len(spans) - 1):
+            gap = text[spans[j][1] : spans[j + 1][0]]
+            if not gap:
+                strengths.append(INSIDE_WORD)
+            elif gap.count("\n") >= 2:
+                strengths.append(PARAGRAPH)
+            elif "\n" in gap or _SENTENCE_END.search(text[spans[j][0] : spans[j][1]]):
+                strengths.append(SENTENCE)
+            else:
+                strengths.append(WORD)
+        strengths.append(PARAGRAPH)  # the end of the section
+        return strengths
+
+    def _windows(self, strengths: list[int]) -> list[tuple[int, int]]:
+        size, overlap = self.settings.chunk_size, self.settings.overlap
+        n, start, windows = len(strengths), 0, []
+        while start < n:
+            limit = start + size
+            if limit >= n:
+                end = n
+            else:
+                floor = start + size // 2
+                end = limit  # a hard cut at the limit when no boundary is found
+                for wanted in (PARAGRAPH, SENTENCE, WORD):
+                    candidates = [j for j in range(limit - 1, floor - 1, -1) if strengths[j] >= wanted]
+                    if candidates:
+                        end = candidates[0] + 1
+                        break
+            windows.append((start, end))
+            if end >= n:
+                break
+            if strengths[end - 1] == PARAGRAPH or overlap == 0:
+                start = end
+            else:
+                start = max(end - overlap, start + 1)
+                while start < end and strengths[start - 1] == INSIDE_WORD:
+                    start += 1
+        return windows
+
+    def chunk(self, document: Document) -> list[Chunk]:
+        text = document.text
+        chunks: list[Chunk] = []
+        for section in split_sections(text, document.format == "markdown"):
+            body = text[section.start : section.end]
+            spans = [(section.start + a, section.start + b) for a, b in self._token_spans(body)]
+            if not spans:
+                continue
+            strengths = self._break_strengths(text, spans)
+            for first, last in self._windows(strengths):
+                start, end = spans[first][0], spans[last - 1][1]
+                chunks.append(Chunk(document.doc_id, len(chunks), text[start:end], start, end, section.heading_path))
+        if not chunks and text.strip():  # e.g. a Markdown file that is only headings
+            stripped = text.strip()
+            start = text.index(stripped)
+            chunks.append(Chunk(document.doc_id, 0, stripped, start, start + len(stripped), []))
+        return chunks

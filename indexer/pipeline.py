@@ -1,0 +1,157 @@
+"""The indexing job: diff sources against the collection, chunk and embed what changed, commit in batches.
+
+Re-running a job is always safe: unchanged documents (same content hash) cost nothing, and every
+batch is one transaction, so a crash loses at most the batch in flight and a re-run finishes the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from indexer.chunker import Chunker
+from indexer.collection import Collection
+from indexer.documents import Document
+from indexer.errors import LoadError
+from indexer.loaders import SUPPORTED_EXTENSIONS, discover, load_file
+from indexer.store import PreparedDocument
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    skipped: int = 0  # files or records that could not be indexed (see warnings)
+    loaded: int = 0  # documents read from the sources
+    chunks: int = 0  # chunks written in this run
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
+            f"{self.skipped} skipped; {self.chunks} chunks written in {self.seconds:.1f}s"
+        )
+
+
+class Indexer:
+    """Writes documents into one collection with one embedder."""
+
+    def __init__(self, collection: Collection, embedder, batch_documents: int = 64, save_every_s: float = 60.0):
+        self.collection = collection
+        self.embedder = embedder
+        self.chunker = Chunker(embedder.tokenizer, collection.manifest.chunker_settings)
+        self.batch_documents = batch_documents
+        self.save_every_s = save_every_s
+
+    def upsert(self, documents: list[Document], report: IndexReport | None = None) -> IndexReport:
+        """Insert new, replace changed, skip unchanged documents; one transaction for the whole list."""
+        report = report or IndexReport()
+        latest = {doc.doc_id: doc for doc in documents}  # the last copy of a repeated id wins
+        if len(latest) < len(documents):
+            report.warnings.append(f"{len(documents) - len(latest)} repeated document ids in one batch; the last copy of each was kept")
+        stored = self.collection.store.content_hashes(latest)
+        todo: list[tuple[Document, str]] = []
+        for doc in latest.values():
+            content_hash = doc.content_hash()
+            if stored.get(doc.doc_id) == content_hash:
+                report.unchanged += 1
+            else:
+                todo.append((doc, content_hash))
+        if not todo:
+            return report
+        all_chunks = [(doc, h, self.chunker.chunk(doc)) for doc, h in todo]
+        texts = [c.embedding_text(doc.title) for doc, _, chunks in all_chunks for c in chunks]
+        vectors = self.embedder.encode(texts)
+        prepared, offset = [], 0
+        for doc, content_hash, chunks in all_chunks:
+            if not chunks:
+                report.skipped += 1
+                report.warnings.append(f"document {doc.doc_id!r} has no text to index, skipped")
+                continue
+            prepared.append(PreparedDocument(doc, content_hash, chunks, vectors[offset : offset + len(chunks)]))
+            offset += len(chunks)
+        if prepared:
+            self.collection.write(prepared)
+        for p in prepared:
+            if p.document.doc_id in stored:
+                report.updated += 1
+            else:
+                report.added += 1
+            report.chunks += len(p.chunks)
+        return report
+
+    def index_paths(self, paths: Iterable[str | Path], prune: bool = False, progress: bool | None = None) -> IndexReport:
+        """Index files and folders. With prune, documents from these folders whose files are gone are removed."""
+        from tqdm import tqdm
+
+        started = time.perf_counter()
+        report = IndexReport()
+        paths = [Path(p) for p in paths]
+        sources = list(discover(paths))  # raises FileNotFoundError before anything is written
+        unsupported: Counter[str] = Counter()
+        seen: set[str] = set()
+        pending: list[Document] = []
+        last_save = time.monotonic()
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = tqdm(total=len(sources), unit="doc", desc=f"indexing {self.collection.name}", disable=not show)
+
+        def flush() -> None:
+            nonlocal last_save
+            if pending:
+                self.upsert(pending, report)
+                bar.update(len(pending))
+                bar.set_postfix(added=report.added, updated=report.updated, chunks=report.chunks, refresh=False)
+                pending.clear()
+            if time.monotonic() - last_save > self.save_every_s:
+                self.collection.save_index()
+                last_save = time.monotonic()
+
+        try:
+            for source in sources:
+                suffix = source.path.suffix.lower()
+                if suffix not in SUPPORTED_EXTENSIONS and not source.explicit:
+                    unsupported[suffix or "(none)"] += 1
+                    bar.update(1)
+                    continue
+                seen.add(source.doc_id)  # a file that fails to load now is not "gone"
+                try:
+                    loaded = load_file(source.path, source.doc_id)
+                except LoadError as exc:
+                    report.skipped += 1
+                    report.warnings.append(str(exc))
+                    bar.update(1)
+                    continue
+                report.warnings.extend(loaded.warnings)
+                report.skipped += sum(1 for w in loaded.warnings if w.endswith("line skipped"))
+                bar.total += len(loaded.documents) - 1
+                for doc in loaded.documents:
+                    seen.add(doc.doc_id)
+                    report.loaded += 1
+                    pending.append(doc)
+                    if len(pending) >= self.batch_documents:
+                        flush()
+            flush()
+            if prune:
+                for root in paths:
+                    if root.is_dir():
+                        prefix = str(root.resolve()) + os.sep
+                        gone = [doc_id for doc_id in self.collection.store.documents_under(prefix) if doc_id not in seen]
+                        report.removed += self.collection.delete(gone) if gone else 0
+        finally:
+            bar.close()
+            self.collection.save_index()
+        for suffix, count in sorted(unsupported.items()):
+            report.warnings.append(f"ignored {count} file(s) of unsupported type {suffix!r}")
+        report.seconds = time.perf_counter() - started
+        return report

@@ -1,0 +1,323 @@
+"""SQLite: the source of truth for a collection (documents, chunks, their vectors, and FTS5 for BM25).
+
+WAL mode, so readers never wait for the writer and never see a half-written batch: every batch of
+documents is one transaction. Each connection belongs to one thread.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from indexer.documents import Chunk, Document
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    source TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    text TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    heading_path TEXT NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2');
+"""
+
+# Words too common to help BM25 find anything; dropped from lexical queries that have other words.
+_STOPWORDS = frozenset(
+    "a an and are as at be by can do does for from how i in is it its of on or that the this to was what"
+    " when where which who why will with you your".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(text: str) -> str | None:
+    """A user's words -> an FTS5 OR query of quoted terms (no operator injection); None if no words."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    kept = [w for w in words if w not in _STOPWORDS] or words
+    unique = list(dict.fromkeys(kept))
+    if not unique:
+        return None
+    return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
+
+
+@dataclass
+class StoredChunk:
+    chunk_id: int
+    doc_id: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    heading_path: list[str]
+    title: str
+    source: str
+    metadata: dict
+
+
+@dataclass
+class StoredDocument:
+    doc_id: str
+    title: str
+    source: str
+    content_hash: str
+    metadata: dict
+    text: str
+    n_chunks: int
+    updated_at: float
+
+
+@dataclass
+class PreparedDocument:
+    """A document ready to write: its chunks and one vector per chunk."""
+
+    document: Document
+    content_hash: str
+    chunks: list[Chunk]
+    vectors: np.ndarray
+
+
+@dataclass
+class WriteResult:
+    added_ids: np.ndarray  # chunk ids now in SQLite, to add to the vector index
+    added_vectors: np.ndarray
+    removed_ids: np.ndarray  # chunk ids no longer in SQLite, to remove from the vector index
+    generation: int
+
+
+class Store:
+    def __init__(self, path: str):
+        self.path = path
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._all_lock = threading.Lock()
+        with self.transaction() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+
+    # connections -------------------------------------------------------------------------------
+    @property
+    def conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            with self._all_lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._all_lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    class _Transaction:
+        def __init__(self, conn: sqlite3.Connection):
+            self.conn = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return self.conn
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def transaction(self) -> "Store._Transaction":
+        return Store._Transaction(self.conn)
+
+    # reads ---------------------------------------------------------------------------------------
+    def generation(self) -> int:
+        return int(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def counts(self) -> tuple[int, int]:
+        docs = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        chunks = self.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return int(docs), int(chunks)
+
+    def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        ids = list(doc_ids)
+        found: dict[str, str] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(f"SELECT doc_id, content_hash FROM documents WHERE doc_id IN ({marks})", part)
+            found.update(dict(rows.fetchall()))
+        return found
+
+    def documents_under(self, source_prefix: str) -> dict[str, str]:
+        """doc_id -> source for documents whose source path starts with the prefix."""
+        escaped = source_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        rows = self.conn.execute(
+            "SELECT doc_id, source FROM documents WHERE source LIKE ? ESCAPE '\\'", (escaped + "%",)
+        )
+        return dict(rows.fetchall())
+
+    def get_document(self, doc_id: str) -> StoredDocument | None:
+        row = self.conn.execute(
+            "SELECT doc_id, title, source, content_hash, metadata, text, n_chunks, updated_at"
+            " FROM documents WHERE doc_id=?",
+            (doc_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return StoredDocument(row[0], row[1], row[2], row[3], json.loads(row[4]), row[5], row[6], row[7])
+
+    def list_documents(self, limit: int = 100, offset: int = 0) -> list[StoredDocument]:
+        rows = self.conn.execute(
+            "SELECT doc_id FROM documents ORDER BY doc_id LIMIT ? OFFSET ?", (limit, offset)
+        ).fetchall()
+        return [doc for (doc_id,) in rows if (doc := self.get_document(doc_id)) is not None]
+
+    def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
+        ids = [int(i) for i in chunk_ids]
+        found: dict[int, StoredChunk] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.start, c.end, c.heading_path,"
+                " d.title, d.source, d.metadata"
+                f" FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
+                part,
+            )
+            for r in rows:
+                found[r[0]] = StoredChunk(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], json.loads(r[9]))
+        return found
+
+    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """BM25 over chunk text (and, weighted lower, the document title): [(chunk_id, score)], best first."""
+        match = fts_query(query)
+        if match is None or k <= 0:
+            return []
+        rows = self.conn.execute(
+            "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+            (match, k),
+        ).fetchall()
+        return [(int(rowid), -float(score)) for rowid, score in rows]
+
+    def iter_vectors(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """All (chunk ids, vectors) in id order, in batches: what a rebuilt vector index is made of."""
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT chunk_id, vector FROM chunks WHERE chunk_id > ? ORDER BY chunk_id LIMIT ?", (last, batch)
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            vectors = np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            yield ids, vectors
+            last = int(ids[-1])
+
+    def chunk_ids(self) -> np.ndarray:
+        rows = self.conn.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def vectors_for(self, chunk_ids: np.ndarray) -> np.ndarray:
+        out = []
+        ids = [int(i) for i in chunk_ids]
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = dict(self.conn.execute(f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({marks})", part))
+            out.extend(np.frombuffer(rows[j], dtype=np.float32) for j in part)
+        return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+    # writes --------------------------------------------------------------------------------------
+    def _bump_generation(self, conn: sqlite3.Connection) -> int:
+        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+        return int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    @staticmethod
+    def _remove_chunks(conn: sqlite3.Connection, doc_ids: list[str]) -> list[int]:
+        removed: list[int] = []
+        for i in range(0, len(doc_ids), 500):
+            part = doc_ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            ids = [r[0] for r in conn.execute(f"SELECT chunk_id FROM chunks WHERE doc_id IN ({marks})", part)]
+            if ids:
+                id_marks = ",".join("?" * len(ids))
+                conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({id_marks})", ids)
+                conn.execute(f"DELETE FROM chunks WHERE chunk_id IN ({id_marks})", ids)
+            removed.extend(ids)
+        return removed
+
+    def write_documents(self, prepared: list[PreparedDocument]) -> WriteResult:
+        """Insert or replace whole documents, all in one transaction."""
+        added_ids: list[int] = []
+        added_vectors: list[np.ndarray] = []
+        now = time.time()
+        with self.transaction() as conn:
+            removed = self._remove_chunks(conn, [p.document.doc_id for p in prepared])
+            for p in prepared:
+                doc = p.document
+                conn.execute(
+                    "INSERT INTO documents (doc_id, title, source, content_hash, metadata, text, n_chunks, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(doc_id) DO UPDATE SET title=excluded.title,"
+                    " source=excluded.source, content_hash=excluded.content_hash, metadata=excluded.metadata,"
+                    " text=excluded.text, n_chunks=excluded.n_chunks, updated_at=excluded.updated_at",
+                    (doc.doc_id, doc.title, doc.source, p.content_hash, json.dumps(doc.metadata, ensure_ascii=False),
+                     doc.text, len(p.chunks), now),
+                )  # fmt: skip
+                for chunk, vector in zip(p.chunks, p.vectors):
+                    cursor = conn.execute(
+                        "INSERT INTO chunks (doc_id, ordinal, text, start, end, heading_path, vector)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (doc.doc_id, chunk.ordinal, chunk.text, chunk.start, chunk.end,
+                         json.dumps(chunk.heading_path, ensure_ascii=False), np.asarray(vector, np.float32).tobytes()),
+                    )  # fmt: skip
+                    chunk_id = cursor.lastrowid
+                    conn.execute("INSERT INTO chunks_fts (rowid, text, title) VALUES (?, ?, ?)", (chunk_id, chunk.text, doc.title))
+                    added_ids.append(chunk_id)
+                    added_vectors.append(vector)
+            generation = self._bump_generation(conn)
+        dim = prepared[0].vectors.shape[1] if prepared and prepared[0].vectors.ndim == 2 else 0
+        vectors = np.stack(added_vectors).astype(np.float32) if added_vectors else np.zeros((0, dim), np.float32)
+        return WriteResult(np.asarray(added_ids, np.int64), vectors, np.asarray(removed, np.int64), generation)
+
+    def delete_documents(self, doc_ids: list[str]) -> tuple[int, WriteResult]:
+        """Delete documents; returns how many existed and the chunk ids to drop from the vector index."""
+        with self.transaction() as conn:
+            removed = self._remove_chunks(conn, doc_ids)
+            existed = 0
+            for i in range(0, len(doc_ids), 500):
+                part = doc_ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                existed += conn.execute(f"DELETE FROM documents WHERE doc_id IN ({marks})", part).rowcount
+            generation = self._bump_generation(conn)
+        empty = np.zeros((0,), np.int64)
+        return existed, WriteResult(empty, np.zeros((0, 0), np.float32), np.asarray(removed, np.int64), generation)

@@ -1,0 +1,118 @@
+"""Derived vector indexes behind one small interface, made by one factory.
+
+Vectors are L2-normalized, so inner product is cosine similarity. Ids are SQLite chunk ids.
+The index is always rebuildable from SQLite; it is a cache, not a store.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+INDEX_TYPES = ("flat",)
+
+
+class VectorIndex:
+    """Base class: add, remove, search by chunk id. Thread-safe for concurrent searches and one writer."""
+
+    kind = "base"
+
+    def __init__(self, dimension: int):
+        self.dimension = dimension
+        self._lock = threading.RLock()
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def remove(self, ids: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """query: (d,) or (n, d) -> (scores, ids) of shape (n, k'); ids -1 pad missing results."""
+        raise NotImplementedError
+
+    def ids(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def save(self, path: Path) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, path: Path, dimension: int) -> "VectorIndex":
+        raise NotImplementedError
+
+
+class FlatFaissIndex(VectorIndex):
+    """Exact search: FAISS IndexFlatIP behind an id map."""
+
+    kind = "flat"
+
+    def __init__(self, dimension: int, index=None):
+        super().__init__(dimension)
+        import faiss
+
+        self._faiss = faiss
+        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape[1] != self.dimension:
+            raise ValueError(f"vector dimension {vectors.shape[1]} does not match index dimension {self.dimension}")
+        with self._lock:
+            self.index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
+
+    def remove(self, ids: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        with self._lock:
+            self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+        with self._lock:
+            k = min(k, self.index.ntotal)
+            if k <= 0:
+                return np.zeros((len(query), 0), np.float32), np.zeros((len(query), 0), np.int64)
+            scores, ids = self.index.search(query, k)
+        return scores, ids
+
+    def ids(self) -> np.ndarray:
+        with self._lock:
+            return self._faiss.vector_to_array(self.index.id_map).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def save(self, path: Path) -> None:
+        with self._lock:
+            self._faiss.write_index(self.index, str(path))
+
+    @classmethod
+    def load(cls, path: Path, dimension: int) -> "FlatFaissIndex":
+        import faiss
+
+        index = faiss.read_index(str(path))
+        if index.d != dimension:
+            raise ValueError(f"index file has dimension {index.d}, expected {dimension}")
+        if not isinstance(index, faiss.IndexIDMap2):
+            raise ValueError(f"index file holds a {type(index).__name__}, expected an IndexIDMap2")
+        return cls(dimension, index)
+
+
+def create_index(kind: str, dimension: int) -> VectorIndex:
+    if kind == "flat":
+        return FlatFaissIndex(dimension)
+    raise ValueError(f"unknown index type {kind!r}: use one of {', '.join(INDEX_TYPES)}")
+
+
+def load_index(kind: str, path: Path, dimension: int) -> VectorIndex:
+    if kind == "flat":
+        return FlatFaissIndex.load(path, dimension)
+    raise ValueError(f"unknown index type {kind!r}: use one of {', '.join(INDEX_TYPES)}")

@@ -1,0 +1,51 @@
+"""Device and precision are chosen here and nowhere else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VALID_DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    device: str  # "cpu" or "cuda[:N]"
+    dtype: str  # "float32", "float16" or "bfloat16"
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        return False
+    return torch.cuda.is_available()
+
+
+def select_device(preference: str = "auto", dtype: str = "auto") -> DeviceChoice:
+    """Pick where models run: CUDA in half precision when present, CPU in float32 otherwise."""
+    preference = (preference or "auto").lower()
+    base = preference.split(":", 1)[0]
+    if base not in VALID_DEVICES:
+        raise ValueError(f"unknown device {preference!r}: use one of auto, cpu, cuda, cuda:N")
+    if base == "auto":
+        preference = "cuda" if cuda_available() else "cpu"
+    elif base == "cuda" and not cuda_available():
+        raise ValueError("device 'cuda' was asked for but torch sees no CUDA GPU; use device 'auto' or 'cpu'")
+    is_cuda = preference.startswith("cuda")
+    if dtype == "auto":
+        dtype = "float16" if is_cuda else "float32"
+    if dtype not in ("float32", "float16", "bfloat16"):
+        raise ValueError(f"unknown dtype {dtype!r}: use auto, float32, float16 or bfloat16")
+    if not is_cuda and dtype == "float16":
+        dtype = "float32"  # fp16 matmuls on CPU are slow and sometimes unsupported
+    return DeviceChoice(device=preference, dtype=dtype)
+
+
+def torch_dtype(name: str):
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]

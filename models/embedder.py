@@ -1,0 +1,64 @@
+"""Bi-encoder: texts -> L2-normalized float32 vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.device import DeviceChoice, select_device
+from models.loading import load_shared
+
+
+class Embedder:
+    """Cheap to construct; `load()` (or the first use) loads the shared model."""
+
+    def __init__(
+        self,
+        reference: str,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 64,
+        allow_downloads: bool = False,
+    ):
+        self.reference = reference
+        self.choice: DeviceChoice = select_device(device, dtype)
+        self.batch_size = batch_size
+        self.allow_downloads = allow_downloads
+        self._model = None
+
+    def load(self) -> "Embedder":
+        if self._model is None:
+            self._model = load_shared("embedder", self.reference, self.choice, self.allow_downloads)
+        return self
+
+    @property
+    def model(self):
+        return self.load()._model
+
+    @property
+    def dimension(self) -> int:
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    def encode(self, texts: list[str], batch_size: int | None = None, show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=batch_size or self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=show_progress,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, query: str) -> np.ndarray:
+        return self.encode([query])[0]

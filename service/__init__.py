@@ -1,0 +1,1 @@
+"""HTTP API, search pipeline, settings and CLI wiring."""

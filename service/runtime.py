@@ -1,0 +1,93 @@
+"""What a process needs to serve searches: settings, the catalog, and the shared models.
+
+Constructed cheaply; models load on first use (the CLI) or at start-up (the API's lifespan).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from indexer.catalog import Catalog, validate_name
+from indexer.collection import Collection, Manifest
+from indexer.pipeline import Indexer
+from models import Embedder, ModelLoadError, Reranker
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RerankerStatus:
+    name: str
+    loaded: bool
+    reason: str = ""
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.catalog = Catalog(settings.data_dir)
+        self.embedder = Embedder(
+            settings.embedder, settings.device, settings.dtype, settings.batch_size, settings.allow_downloads
+        )
+        self._reranker: Reranker | None = None
+        self._reranker_status: RerankerStatus | None = None
+
+    # models --------------------------------------------------------------------------------------
+    def load_models(self, reranker: bool = True) -> None:
+        self.embedder.load()
+        if reranker:
+            self.reranker()
+
+    def reranker(self) -> Reranker | None:
+        """The configured cross-encoder, or None (once, with a reason) when it cannot be loaded."""
+        if self._reranker_status is None:
+            name = self.settings.reranker
+            if not self.settings.reranker_enabled:
+                self._reranker_status = RerankerStatus(name, False, "disabled by QUARRY_RERANKER=none")
+            else:
+                candidate = Reranker(
+                    name, self.settings.device, self.settings.dtype, self.settings.batch_size, self.settings.allow_downloads
+                )
+                try:
+                    self._reranker = candidate.load()
+                    self._reranker_status = RerankerStatus(name, True)
+                except ModelLoadError as exc:
+                    self._reranker_status = RerankerStatus(name, False, str(exc))
+                    log.warning("reranker unavailable, results will not be reranked: %s", exc)
+        return self._reranker
+
+    @property
+    def reranker_status(self) -> RerankerStatus:
+        self.reranker()
+        assert self._reranker_status is not None
+        return self._reranker_status
+
+    # collections ---------------------------------------------------------------------------------
+    def open_collection(self, name: str) -> Collection:
+        # names are compared, not dimensions: a mismatch must not cost loading the configured model
+        return self.catalog.open(validate_name(name), self.settings.embedder)
+
+    def create_collection(self, name: str) -> Collection:
+        validate_name(name)
+        manifest = Manifest(
+            name=name,
+            embedder=self.settings.embedder,
+            dimension=self.embedder.dimension,
+            chunk_size=self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap,
+        )
+        manifest.chunker_settings.validate(self.embedder.max_seq_length)
+        return self.catalog.create(manifest)
+
+    def open_or_create(self, name: str) -> Collection:
+        if self.catalog.exists(name):
+            return self.open_collection(name)
+        return self.create_collection(name)
+
+    def indexer(self, collection: Collection) -> Indexer:
+        return Indexer(collection, self.embedder)
+
+    def close(self) -> None:
+        self.catalog.close()

