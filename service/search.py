@@ -8,10 +8,8 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
-
 from indexer.collection import Collection
-from service.fusion import reciprocal_rank_fusion
+from service.fusion import blend_rerank, fuse
 
 MODES = ("hybrid", "dense", "lexical")
 
@@ -92,7 +90,7 @@ def search(
         timings["lexical"] = _ms(t)
 
     if mode == "hybrid":
-        ranked = reciprocal_rank_fusion([dense, lexical])
+        ranked = fuse(dense, lexical)
     else:
         ranked = dense or lexical
     ranked = ranked[:depth]
@@ -105,8 +103,7 @@ def search(
     if rerank and reranker is not None and ranked:
         t = time.perf_counter()
         scores = reranker.score(query, [chunks[cid].text for cid, _ in ranked])
-        order = np.argsort(-scores, kind="stable")
-        ranked = [(ranked[i][0], float(scores[i])) for i in order]
+        ranked = blend_rerank(ranked, scores)
         timings["rerank"] = _ms(t)
         reranked = True
     elif rerank and reranker is None and not rerank_note:
