@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from indexer.catalog import validate_name
 from indexer.collection import Collection, Manifest
 from indexer.documents import Document
 from indexer.errors import DocumentNotFound
@@ -86,8 +87,6 @@ class ApiState:
         return [self.collection_info(self.collection(name)) for name in self.runtime.catalog.names()]
 
     def create_collection(self, body: schemas.CollectionCreate) -> Collection:
-        from indexer.catalog import validate_name
-
         manifest = Manifest(
             name=validate_name(body.name),
             embedder=self.settings.embedder,
@@ -102,8 +101,8 @@ class ApiState:
         return self.runtime.catalog.create(manifest)
 
     def delete_collection(self, name: str) -> None:
-        self.collection(name)  # 404 / 409 before anything is removed
-        self.runtime.catalog.delete(name)
+        """Allowed whatever embedder built it: deleting is how a mismatched collection is cleared."""
+        self.runtime.catalog.delete(validate_name(name))
 
     # documents -----------------------------------------------------------------------------------
     def _check_sizes(self, documents: list[schemas.DocumentIn]) -> None:

@@ -47,6 +47,7 @@ def test_409_collection_exists_and_embedder_mismatch(client, settings_env, monke
     with TestClient(create_app()) as other:  # same data dir, another embedder
         error(other.post("/v1/collections/kb/search", json={"query": "bread"}), 409, "embedder_mismatch", "QUARRY_EMBEDDER=")
         error(other.get("/v1/collections/kb"), 409, "embedder_mismatch")
+        assert other.delete("/v1/collections/kb").status_code == 200  # how a mismatched collection is cleared
 
 
 def test_413_body_document_and_batch_too_large(client):
