@@ -38,3 +38,8 @@ test-all: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# The HTTP API on 127.0.0.1:8000 (QUARRY_HOST / QUARRY_PORT to change); docs at /docs.
+.PHONY: serve
+serve: install
+	$(BIN)/quarry serve

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import threading
@@ -9,6 +10,8 @@ from pathlib import Path
 
 from indexer.collection import MANIFEST, Collection, Manifest, check_embedder
 from indexer.errors import CollectionExists, CollectionNotFound, InvalidName
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -84,6 +87,9 @@ class Catalog:
 
     def close(self) -> None:
         with self._lock:
-            for collection in self._open.values():
-                collection.close()
+            for name, collection in self._open.items():
+                try:
+                    collection.close()
+                except Exception as exc:  # noqa: BLE001 - e.g. deleted by another process; close the rest
+                    log.warning("collection %s: could not save its vector index on close: %s", name, exc)
             self._open.clear()

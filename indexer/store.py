@@ -218,16 +218,57 @@ class Store:
                 found[r[0]] = StoredChunk(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], json.loads(r[9]))
         return found
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        """BM25 over chunk text (and, weighted lower, the document title): [(chunk_id, score)], best first."""
+    def lexical_search(self, query: str, k: int, where: tuple[str, tuple] | None = None) -> list[tuple[int, float]]:
+        """BM25 over chunk text (and, weighted lower, the document title): [(chunk_id, score)], best first.
+
+        `where` is an SQL condition over `documents d` with its parameters (built by code, never user text).
+        """
         match = fts_query(query)
         if match is None or k <= 0:
             return []
-        rows = self.conn.execute(
-            "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
-            (match, k),
-        ).fetchall()
+        if where is None:
+            rows = self.conn.execute(
+                "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+                (match, k),
+            ).fetchall()
+        else:
+            rows = self.conn.execute(
+                "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN"
+                f" (SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where[0]})"
+                " ORDER BY s LIMIT ?",
+                (match, *where[1], k),
+            ).fetchall()
         return [(int(rowid), -float(score)) for rowid, score in rows]
+
+    def chunks_matching(self, chunk_ids: Iterable[int], where: tuple[str, tuple]) -> set[int]:
+        """The chunk ids whose documents satisfy the condition (see lexical_search for `where`)."""
+        ids = [int(i) for i in chunk_ids]
+        found: set[int] = set()
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            rows = self.conn.execute(
+                f"SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+                f" WHERE c.chunk_id IN ({marks}) AND ({where[0]})",
+                (*part, *where[1]),
+            )
+            found.update(r[0] for r in rows)
+        return found
+
+    class _Snapshot:
+        def __init__(self, conn: sqlite3.Connection):
+            self.conn = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.conn.execute("BEGIN DEFERRED")
+            return self.conn
+
+        def __exit__(self, *exc) -> None:
+            self.conn.execute("COMMIT")
+
+    def snapshot(self) -> "Store._Snapshot":
+        """Reads inside see one committed state (WAL read transaction): no write lands half-way through them."""
+        return Store._Snapshot(self.conn)
 
     def iter_vectors(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All (chunk ids, vectors) in id order, in batches: what a rebuilt vector index is made of."""

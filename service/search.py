@@ -8,7 +8,10 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from indexer.collection import Collection
+from service.filters import SqlFilter, compile_filter
 from service.fusion import blend_rerank, fuse
 
 MODES = ("hybrid", "dense", "lexical")
@@ -68,9 +71,20 @@ def search(
     rerank: bool = True,
     candidates: int = 50,
     rerank_note: str = "",
+    filter: dict | SqlFilter | None = None,
+    min_score: float | None = None,
+    group_by_document: bool = False,
+    query_vector: np.ndarray | None = None,
 ) -> SearchResult:
-    """Retrieve, fuse and (when a reranker is given and asked for) rerank. Scores: higher is better."""
+    """Retrieve, fuse and (when a reranker is given and asked for) rerank. Scores: higher is better.
+
+    filter: a metadata filter (see service.filters) applied inside both retrievers, so top_k hits that
+    match are found even when most chunks do not. min_score drops hits scoring below it (the scale is
+    the final stage's: reranker logits, RRF, cosine or BM25). group_by_document keeps each document's
+    best chunk. query_vector: an embedding computed by the caller (batch search embeds all at once).
+    """
     query = validate_query(query, top_k, mode, candidates)
+    where = compile_filter(filter) if not isinstance(filter, SqlFilter) else filter
     depth = max(candidates, top_k)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -79,14 +93,17 @@ def search(
     lexical: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense"):
         t = time.perf_counter()
-        vector = embedder.encode([query])[0]
+        vector = embedder.encode([query])[0] if query_vector is None else query_vector
         timings["embed"] = _ms(t)
         t = time.perf_counter()
-        dense = collection.dense_search(vector, depth)
+        dense = collection.dense_search(vector, depth) if where is None else _dense_filtered(collection, vector, depth, where)
         timings["dense"] = _ms(t)
     if mode in ("hybrid", "lexical"):
         t = time.perf_counter()
-        lexical = collection.lexical_search(query, depth)
+        if where is None:
+            lexical = collection.lexical_search(query, depth)
+        else:
+            lexical = collection.store.lexical_search(query, depth, (where.sql, where.params))
         timings["lexical"] = _ms(t)
 
     if mode == "hybrid":
@@ -96,7 +113,8 @@ def search(
     ranked = ranked[:depth]
     timings["retrieve"] = round(timings.get("dense", 0.0) + timings.get("lexical", 0.0), 3)
 
-    chunks = collection.store.chunks_by_id([cid for cid, _ in ranked])
+    with collection.store.snapshot():  # one committed state: a document being rewritten is all old or all new
+        chunks = collection.store.chunks_by_id([cid for cid, _ in ranked])
     ranked = [(cid, score) for cid, score in ranked if cid in chunks]  # deleted since the index saw them
 
     reranked = False
@@ -109,12 +127,30 @@ def search(
     elif rerank and reranker is None and not rerank_note:
         rerank_note = "no reranker configured"
 
+    if min_score is not None:
+        ranked = [(cid, score) for cid, score in ranked if score >= min_score]
+    if group_by_document:
+        seen: set[str] = set()
+        ranked = [(cid, s) for cid, s in ranked if not (chunks[cid].doc_id in seen or seen.add(chunks[cid].doc_id))]
+
     hits = []
     for chunk_id, score in ranked[:top_k]:
         c = chunks[chunk_id]
         hits.append(SearchHit(c.doc_id, chunk_id, round(float(score), 6), c.text, c.title, c.source, c.metadata, c.start, c.end, c.heading_path))
     timings["total"] = _ms(started)
     return SearchResult(query, mode, reranked, hits, timings, "" if reranked else rerank_note)
+
+
+def _dense_filtered(collection: Collection, vector: np.ndarray, depth: int, where: SqlFilter) -> list[tuple[int, float]]:
+    """Over-fetch from the vector index and keep chunks whose documents match; grow until enough or exhausted."""
+    k = max(depth * 4, 64)
+    while True:
+        found = collection.dense_search(vector, k)
+        keep = collection.store.chunks_matching([cid for cid, _ in found], (where.sql, where.params))
+        hits = [(cid, score) for cid, score in found if cid in keep]
+        if len(hits) >= depth or len(found) < k:
+            return hits[:depth]
+        k *= 4
 
 
 def _ms(start: float) -> float:

@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     candidates: int = Field(50, ge=1, le=1000, description="hits per retriever before fusion and reranking")
     top_k: int = Field(10, ge=1, le=1000)
 
+    # API
+    host: str = Field("127.0.0.1", description="address `quarry serve` listens on")
+    port: int = Field(8000, ge=1, le=65535, description="port `quarry serve` listens on")
+    max_body_bytes: int = Field(10_000_000, ge=1024, description="largest request body the API accepts (413 above)")
+    max_document_chars: int = Field(2_000_000, ge=1, description="largest document text the API accepts (413 above)")
+    max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
+    max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")
+    query_batching: Literal["auto", "on", "off"] = Field(
+        "auto", description="batch concurrent query embeddings into one model call; auto: on for CUDA only"
+    )
+    query_batch_wait_ms: float = Field(2.0, ge=0, le=100, description="how long a query waits for others to share its batch")
+    query_batch_size: int = Field(64, ge=1, le=4096, description="most queries embedded in one batched call")
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:

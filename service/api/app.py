@@ -1,0 +1,51 @@
+"""The FastAPI app factory. Models and collections are opened once, in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+
+from service.api.errors import install_error_handlers
+from service.api.limits import BodySizeLimit
+from service.api.routes import collections, documents, health, search
+from service.api.schemas import ErrorResponse
+from service.api.state import ApiState
+from service.settings import Settings, load_settings
+
+DESCRIPTION = """Hybrid document search (dense vectors + BM25, reranked by a cross-encoder).
+
+Every error is `{"error": {"type", "message"}}` with a message that says what to fix."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Settings are read and checked now (fail fast); models load when the app starts (lifespan)."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await to_thread.run_sync(ApiState, settings)  # model loading must not block the event loop
+        app.state.quarry = state
+        try:
+            yield
+        finally:
+            await to_thread.run_sync(state.close)
+
+    app = FastAPI(
+        title="quarry",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        responses={
+            404: {"model": ErrorResponse, "description": "unknown collection or document"},
+            413: {"model": ErrorResponse, "description": "body, document or batch too large"},
+            422: {"model": ErrorResponse, "description": "invalid fields"},
+        },
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    for module in (health, collections, documents, search):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,58 @@
+"""Request body size limit, enforced before anything parses the body (declared or streamed size)."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.api.errors import error_response
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware: answers 413 in the API's error shape when a body exceeds `max_bytes`.
+
+    The body is read here (at most max_bytes of it) and replayed to the app, so an oversized
+    streamed upload is refused without the app ever seeing it.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(scope, receive, send, f"{int(declared)} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # client went away
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send, f"over {self.max_bytes} bytes")
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
+        response = error_response(
+            413,
+            "payload_too_large",
+            f"request body is {size}; the limit is {self.max_bytes} bytes"
+            " (QUARRY_MAX_BODY_BYTES): send fewer or smaller documents per request",
+        )
+        await response(scope, receive, send)

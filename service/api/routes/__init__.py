@@ -1,0 +1,1 @@
+"""Thin routes: parse, call ApiState, return. Errors rise to service.api.errors."""

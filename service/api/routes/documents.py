@@ -1,0 +1,52 @@
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from service.api.deps import CollectionDep, StateDep
+from service.api.schemas import (
+    BatchWritten,
+    Deleted,
+    DocumentBatch,
+    DocumentBody,
+    DocumentIn,
+    DocumentList,
+    DocumentOut,
+    DocumentWritten,
+)
+
+router = APIRouter(prefix="/v1/collections/{name}/documents", tags=["documents"])
+
+
+@router.post("", response_model=BatchWritten)
+def upsert_documents(body: DocumentBatch, collection: CollectionDep, state: StateDep) -> BatchWritten:
+    """Upsert many documents in one transaction; searchable when this returns."""
+    return state.upsert(collection, body.documents)
+
+
+@router.get("", response_model=DocumentList)
+def list_documents(
+    collection: CollectionDep,
+    state: StateDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DocumentList:
+    return state.list_documents(collection, limit, offset)
+
+
+# {doc_id:path}: ids derived from files contain slashes, e.g. corpus/guide.md
+@router.put("/{doc_id:path}", response_model=DocumentWritten)
+def upsert_document(doc_id: str, body: DocumentBody, collection: CollectionDep, state: StateDep) -> DocumentWritten:
+    """Insert or replace one document: chunked and embedded before the response, which says how many chunks."""
+    document = DocumentIn(doc_id=doc_id, **body.model_dump())
+    return state.upsert(collection, [document]).documents[0]
+
+
+@router.get("/{doc_id:path}", response_model=DocumentOut)
+def get_document(doc_id: str, collection: CollectionDep, state: StateDep) -> DocumentOut:
+    return state.get_document(collection, doc_id)
+
+
+@router.delete("/{doc_id:path}", response_model=Deleted)
+def delete_document(doc_id: str, collection: CollectionDep, state: StateDep) -> Deleted:
+    state.delete_document(collection, doc_id)
+    return Deleted(deleted=doc_id, collection=collection.name)

@@ -1,0 +1,19 @@
+from fastapi import APIRouter
+
+from service.api.deps import CollectionDep, StateDep
+from service.api.schemas import BatchSearchRequest, BatchSearchResponse, SearchRequest, SearchResponse
+
+router = APIRouter(prefix="/v1/collections/{name}", tags=["search"])
+
+
+# sync routes run in the threadpool: embedding and reranking never block the event loop
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, collection: CollectionDep, state: StateDep) -> SearchResponse:
+    """Hybrid (dense + BM25), dense or lexical retrieval, reranked when a cross-encoder is loaded."""
+    return state.search(collection, body.query, body)
+
+
+@router.post("/search/batch", response_model=BatchSearchResponse)
+def search_batch(body: BatchSearchRequest, collection: CollectionDep, state: StateDep) -> BatchSearchResponse:
+    """Many queries with the same options; their embeddings are computed in one pass."""
+    return state.search_batch(collection, body)

@@ -1,0 +1,224 @@
+"""Request and response bodies, in families named for what they hold. Validation here gives 422s."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from service.filters import InvalidFilter, parse_filter
+
+Mode = Literal["hybrid", "dense", "lexical"]
+
+FILTER_HELP = (
+    'metadata filter, e.g. {"lang": "en", "year": {"gte": 2020}, "tag": {"in": ["faq", "howto"]}, '
+    '"or": [{...}, {...}]}; operators: eq, ne, in, gt, gte, lt, lte (ranges on numbers or ISO dates)'
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, not silently ignored
+
+
+# errors ----------------------------------------------------------------------------------------
+class ErrorDetail(BaseModel):
+    type: str = Field(description="machine-readable kind, e.g. collection_not_found, invalid_request")
+    message: str = Field(description="what was wrong and how to fix it")
+    details: list[dict] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+# health ----------------------------------------------------------------------------------------
+class ModelStatus(BaseModel):
+    name: str
+    loaded: bool
+    reason: str = ""
+    device: str | None = None
+    dimension: int | None = None
+
+
+class CollectionCounts(BaseModel):
+    name: str
+    documents: int
+    chunks: int
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "degraded"]
+    embedder: ModelStatus
+    reranker: ModelStatus
+    query_batching: bool
+    collections: list[CollectionCounts]
+
+
+# collections -----------------------------------------------------------------------------------
+class CollectionCreate(_Strict):
+    name: str = Field(description="1-64 letters, digits, '-', '_' or '.'", examples=["notes"])
+    chunk_size: int | None = Field(None, ge=8, le=8192, description="tokens per chunk (default QUARRY_CHUNK_SIZE)")
+    chunk_overlap: int | None = Field(None, ge=0, description="overlap in tokens (default QUARRY_CHUNK_OVERLAP)")
+
+
+class CollectionInfo(BaseModel):
+    name: str
+    embedder: str
+    dimension: int
+    chunk_size: int
+    chunk_overlap: int
+    index_type: str
+    created_at: float
+    documents: int
+    chunks: int
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionInfo]
+
+
+class Deleted(BaseModel):
+    deleted: str
+    collection: str | None = None
+
+
+# documents -------------------------------------------------------------------------------------
+class DocumentBody(_Strict):
+    text: str = Field(description="the document's full text (Markdown headings become heading paths)")
+    title: str = ""
+    source: str = Field("", description="where it came from, e.g. a URL or path")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="JSON fields you can filter on")
+    format: Literal["text", "markdown"] = Field("text", description="markdown keeps heading structure for chunking")
+
+    @field_validator("text")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is empty: a document needs some text to index")
+        return value
+
+
+class DocumentIn(DocumentBody):
+    doc_id: str = Field(min_length=1, max_length=512)
+
+
+class DocumentBatch(_Strict):
+    documents: list[DocumentIn] = Field(min_length=1)
+
+
+class DocumentWritten(BaseModel):
+    doc_id: str
+    status: Literal["added", "updated", "unchanged"]
+    chunks: int
+
+
+class BatchWritten(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    chunks: int = Field(description="chunks written by this request")
+    documents: list[DocumentWritten]
+    warnings: list[str] = []
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    text: str
+    chunks: int
+    content_hash: str
+    updated_at: float
+
+
+class DocumentSummary(BaseModel):
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    chunks: int
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+    limit: int
+    offset: int
+
+
+# search ----------------------------------------------------------------------------------------
+class SearchOptions(_Strict):
+    top_k: int | None = Field(None, ge=1, le=1000, description="hits to return (default QUARRY_TOP_K, 10)")
+    mode: Mode | None = Field(None, description="hybrid, dense or lexical (default QUARRY_SEARCH_MODE, hybrid)")
+    rerank: bool = Field(True, description="rerank with the cross-encoder when one is loaded")
+    candidates: int | None = Field(
+        None, ge=1, le=1000, description="hits per retriever before fusion and reranking (default QUARRY_CANDIDATES, 50)"
+    )
+    filter: dict[str, Any] | None = Field(None, description=FILTER_HELP)
+    min_score: float | None = Field(None, description="drop hits scoring below this (scale of the final stage)")
+    group_by_document: bool = Field(False, description="return only the best chunk of each document")
+
+    @field_validator("filter")
+    @classmethod
+    def _valid_filter(cls, value):
+        try:
+            parse_filter(value)
+        except InvalidFilter as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+def _non_empty(query: str) -> str:
+    if not query.strip():
+        raise ValueError("query is empty: give some words to search for")
+    return query
+
+
+class SearchRequest(SearchOptions):
+    query: str = Field(max_length=4096, examples=["how do I fix a flat tire"])
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        return _non_empty(value)
+
+
+class BatchSearchRequest(SearchOptions):
+    queries: list[str] = Field(min_length=1, description="queries answered with the same options")
+
+    @field_validator("queries")
+    @classmethod
+    def _queries(cls, values: list[str]) -> list[str]:
+        for i, query in enumerate(values):
+            if not query.strip():
+                raise ValueError(f"queries[{i}] is empty: give some words to search for")
+            if len(query) > 4096:
+                raise ValueError(f"queries[{i}] is longer than 4096 characters")
+        return values
+
+
+class SearchHit(BaseModel):
+    doc_id: str
+    chunk_id: int
+    score: float
+    text: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    start: int
+    end: int
+    heading_path: list[str] = []
+
+
+class SearchResponse(BaseModel):
+    query: str
+    mode: Mode
+    reranked: bool
+    rerank_note: str = ""
+    hits: list[SearchHit]
+    timings_ms: dict[str, float] = Field(description="embed, retrieve, rerank and total, in milliseconds")
+
+
+class BatchSearchResponse(BaseModel):
+    results: list[SearchResponse]
+    timings_ms: dict[str, float]

@@ -1,0 +1,227 @@
+"""What the API holds for its lifetime, and the operations routes call: plain methods, testable alone.
+
+Models load once at start-up. Collections open once (the catalog shares them) and stay open; SQLite
+WAL plus one transaction per write means a search never sees half a document and never waits for a writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from indexer.catalog import validate_name
+from indexer.collection import Collection, Manifest
+from indexer.documents import Document
+from indexer.errors import DocumentNotFound
+from indexer.pipeline import Indexer, IndexReport
+from service.api import schemas
+from service.api.errors import ApiError, payload_too_large
+from service.inference import GuardedEmbedder, GuardedReranker
+from service.runtime import Runtime
+from service.search import SearchResult, search
+from service.settings import Settings
+
+log = logging.getLogger("quarry.api")
+
+
+class ApiState:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.runtime = Runtime(settings)
+        self.runtime.load_models()  # embedder raises ModelLoadError (start-up fails); reranker degrades
+        self.embedder = GuardedEmbedder(self.runtime.embedder)
+        reranker = self.runtime.reranker()
+        self.reranker = GuardedReranker(reranker) if reranker is not None else None
+        mode = settings.query_batching
+        if mode == "on" or (mode == "auto" and self.runtime.embedder.choice.is_cuda):
+            self.embedder.enable_batching(settings.query_batch_size, settings.query_batch_wait_ms)
+        for name in self.runtime.catalog.names():  # open (and catch up) every collection before serving
+            try:
+                self.runtime.open_collection(name)
+            except Exception as exc:  # noqa: BLE001 - one bad collection must not stop the server
+                log.warning("collection %s not opened at start-up: %s", name, exc)
+
+    def close(self) -> None:
+        self.embedder.close()
+        self.runtime.close()  # saves every open collection's vector index
+
+    # health --------------------------------------------------------------------------------------
+    def health(self) -> schemas.HealthResponse:
+        status = self.runtime.reranker_status
+        embedder = self.runtime.embedder
+        collections = []
+        for name in self.runtime.catalog.names():
+            try:
+                counts = self.runtime.open_collection(name).counts()
+            except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
+                counts = {"documents": -1, "chunks": -1}
+            collections.append(schemas.CollectionCounts(name=name, **counts))
+        degraded = not status.loaded and self.settings.reranker_enabled
+        return schemas.HealthResponse(
+            status="degraded" if degraded else "ok",
+            embedder=schemas.ModelStatus(
+                name=self.settings.embedder, loaded=True, device=embedder.choice.device, dimension=embedder.dimension
+            ),
+            reranker=schemas.ModelStatus(
+                name=status.name, loaded=status.loaded, reason=status.reason,
+                device=self.reranker.choice.device if self.reranker is not None else None,
+            ),  # fmt: skip
+            query_batching=self.embedder.batcher is not None,
+            collections=collections,
+        )
+
+    # collections ---------------------------------------------------------------------------------
+    def collection(self, name: str) -> Collection:
+        return self.runtime.open_collection(name)
+
+    def collection_info(self, collection: Collection) -> schemas.CollectionInfo:
+        m = collection.manifest
+        return schemas.CollectionInfo(
+            name=m.name, embedder=m.embedder, dimension=m.dimension, chunk_size=m.chunk_size,
+            chunk_overlap=m.chunk_overlap, index_type=m.index_type, created_at=m.created_at, **collection.counts(),
+        )  # fmt: skip
+
+    def list_collections(self) -> list[schemas.CollectionInfo]:
+        return [self.collection_info(self.collection(name)) for name in self.runtime.catalog.names()]
+
+    def create_collection(self, body: schemas.CollectionCreate) -> Collection:
+        manifest = Manifest(
+            name=validate_name(body.name),
+            embedder=self.settings.embedder,
+            dimension=self.runtime.embedder.dimension,
+            chunk_size=body.chunk_size or self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap if body.chunk_overlap is None else body.chunk_overlap,
+        )
+        try:
+            manifest.chunker_settings.validate(self.runtime.embedder.max_seq_length)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", f"{exc}; pick chunk_size and chunk_overlap that fit") from None
+        return self.runtime.catalog.create(manifest)
+
+    def delete_collection(self, name: str) -> None:
+        """Allowed whatever embedder built it: deleting is how a mismatched collection is cleared."""
+        self.runtime.catalog.delete(validate_name(name))
+
+    # documents -----------------------------------------------------------------------------------
+    def _check_sizes(self, documents: list[schemas.DocumentIn]) -> None:
+        if len(documents) > self.settings.max_batch_documents:
+            raise payload_too_large(
+                f"{len(documents)} documents in one request; the limit is {self.settings.max_batch_documents}"
+                " (QUARRY_MAX_BATCH_DOCUMENTS): split the batch"
+            )
+        limit = self.settings.max_document_chars
+        for doc in documents:
+            if len(doc.text) > limit:
+                raise payload_too_large(
+                    f"document {doc.doc_id!r} has {len(doc.text)} characters; the limit is {limit}"
+                    " (QUARRY_MAX_DOCUMENT_CHARS): split it into several documents"
+                )
+
+    def upsert(self, collection: Collection, documents: list[schemas.DocumentIn]) -> schemas.BatchWritten:
+        """Chunk, embed and commit in one transaction; returns once the documents are searchable."""
+        self._check_sizes(documents)
+        docs = [
+            Document(d.doc_id, d.text, title=d.title, source=d.source, metadata=d.metadata, format=d.format)
+            for d in documents
+        ]
+        latest = {d.doc_id: d for d in docs}  # the last copy of a repeated id wins, as in Indexer.upsert
+        before = collection.store.content_hashes(latest)
+        report: IndexReport = Indexer(collection, self.embedder).upsert(docs)
+        written = []
+        for doc_id, doc in latest.items():
+            stored = collection.store.get_document(doc_id)
+            if doc_id not in before:
+                status = "added"
+            else:
+                status = "unchanged" if before[doc_id] == doc.content_hash() else "updated"
+            written.append(schemas.DocumentWritten(doc_id=doc_id, status=status, chunks=stored.n_chunks if stored else 0))
+        return schemas.BatchWritten(
+            added=report.added, updated=report.updated, unchanged=report.unchanged, chunks=report.chunks,
+            documents=written, warnings=report.warnings,
+        )  # fmt: skip
+
+    def get_document(self, collection: Collection, doc_id: str) -> schemas.DocumentOut:
+        doc = collection.store.get_document(doc_id)
+        if doc is None:
+            raise _doc_not_found(collection, doc_id)
+        return schemas.DocumentOut(
+            doc_id=doc.doc_id, title=doc.title, source=doc.source, metadata=doc.metadata, text=doc.text,
+            chunks=doc.n_chunks, content_hash=doc.content_hash, updated_at=doc.updated_at,
+        )  # fmt: skip
+
+    def list_documents(self, collection: Collection, limit: int, offset: int) -> schemas.DocumentList:
+        docs = collection.store.list_documents(limit, offset)
+        return schemas.DocumentList(
+            documents=[
+                schemas.DocumentSummary(doc_id=d.doc_id, title=d.title, source=d.source, metadata=d.metadata, chunks=d.n_chunks)
+                for d in docs
+            ],
+            limit=limit,
+            offset=offset,
+        )
+
+    def delete_document(self, collection: Collection, doc_id: str) -> None:
+        if collection.delete([doc_id]) == 0:
+            raise _doc_not_found(collection, doc_id)
+
+    # search --------------------------------------------------------------------------------------
+    def search(
+        self, collection: Collection, query: str, options: schemas.SearchOptions, query_vector: np.ndarray | None = None
+    ) -> schemas.SearchResponse:
+        want_rerank = options.rerank
+        note = self.runtime.reranker_status.reason if want_rerank else ""
+        result = search(
+            collection,
+            self.embedder,
+            query,
+            top_k=options.top_k or self.settings.top_k,
+            mode=options.mode or self.settings.search_mode,
+            reranker=self.reranker if want_rerank else None,
+            rerank=want_rerank,
+            candidates=options.candidates or self.settings.candidates,
+            rerank_note=note,
+            filter=options.filter,
+            min_score=options.min_score,
+            group_by_document=options.group_by_document,
+            query_vector=query_vector,
+        )
+        return _response(result)
+
+    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
+        if len(body.queries) > self.settings.max_batch_queries:
+            raise payload_too_large(
+                f"{len(body.queries)} queries in one request; the limit is {self.settings.max_batch_queries}"
+                " (QUARRY_MAX_BATCH_QUERIES): split the batch"
+            )
+        started = time.perf_counter()
+        mode = body.mode or self.settings.search_mode
+        vectors: list = [None] * len(body.queries)
+        embed_ms = 0.0
+        if mode in ("hybrid", "dense"):  # one forward pass for every query
+            t = time.perf_counter()
+            vectors = list(self.embedder.encode([q.strip() for q in body.queries]))
+            embed_ms = (time.perf_counter() - t) * 1000
+        results = [self.search(collection, q, body, vector) for q, vector in zip(body.queries, vectors)]
+        total = (time.perf_counter() - started) * 1000
+        return schemas.BatchSearchResponse(results=results, timings_ms={"embed": round(embed_ms, 3), "total": round(total, 3)})
+
+
+def _doc_not_found(collection: Collection, doc_id: str) -> DocumentNotFound:
+    return DocumentNotFound(
+        f"document {doc_id!r} not found in collection {collection.name!r}; "
+        f"GET /v1/collections/{collection.name}/documents lists the ids"
+    )
+
+
+def _response(result: SearchResult) -> schemas.SearchResponse:
+    timings = {"embed": 0.0, "retrieve": 0.0, "rerank": 0.0, **result.timings_ms}
+    return schemas.SearchResponse(
+        query=result.query,
+        mode=result.mode,
+        reranked=result.reranked,
+        rerank_note=result.rerank_note,
+        hits=[schemas.SearchHit(**vars(hit)) for hit in result.hits],
+        timings_ms=timings,
+    )

@@ -1,0 +1,171 @@
+"""Sharing models between the threads of a server.
+
+Two problems, two small tools:
+- Hugging Face fast tokenizers are not safe to use from several threads at once when calls differ in
+  truncation settings (the chunker tokenizes without truncation, the embedder with it): the Rust side
+  answers "Already borrowed". `GuardedEmbedder` and `GuardedReranker` serialize model calls behind one lock,
+  and cut large encodes into lock-sized slices so a big upsert never stalls queries for long.
+- On a GPU, many small forward passes waste it. `MicroBatcher` collects the texts that concurrent requests
+  want embedded for a few milliseconds and embeds them in one call (dynamic batching).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+class _LockedTokenizer:
+    """The tokenizer, with calls taken under the model lock; attributes pass through."""
+
+    def __init__(self, tokenizer, lock: threading.RLock):
+        self._tokenizer = tokenizer
+        self._lock = lock
+
+    def __call__(self, *args, **kwargs):
+        with self._lock:
+            return self._tokenizer(*args, **kwargs)
+
+    def __getattr__(self, name):
+        attr = getattr(self._tokenizer, name)
+        if callable(attr):
+            def locked(*args, **kwargs):
+                with self._lock:
+                    return attr(*args, **kwargs)
+
+            return locked
+        return attr
+
+
+class GuardedEmbedder:
+    """An Embedder safe to share between request threads (and, optionally, batching single queries)."""
+
+    def __init__(self, embedder, lock: threading.RLock | None = None):
+        self.embedder = embedder
+        self.lock = lock or threading.RLock()
+        self.batcher: MicroBatcher | None = None
+
+    def __getattr__(self, name):  # reference, dimension, max_seq_length, choice, ...
+        return getattr(self.embedder, name)
+
+    @property
+    def tokenizer(self):
+        return _LockedTokenizer(self.embedder.tokenizer, self.lock)
+
+    def enable_batching(self, max_batch: int, max_wait_ms: float) -> "MicroBatcher":
+        self.batcher = MicroBatcher(self._encode_locked, max_batch=max_batch, max_wait_ms=max_wait_ms)
+        return self.batcher
+
+    def _encode_locked(self, texts: list[str]) -> np.ndarray:
+        step = max(1, self.embedder.batch_size)
+        parts = []
+        for i in range(0, len(texts), step):  # release between slices so queries interleave with big writes
+            with self.lock:
+                parts.append(self.embedder.encode(texts[i : i + step]))
+        return np.concatenate(parts) if parts else self.embedder.encode([])
+
+    def encode(self, texts: list[str], **kwargs) -> np.ndarray:
+        texts = list(texts)
+        if self.batcher is not None and 0 < len(texts) <= self.batcher.max_batch:
+            return self.batcher.encode(texts)
+        return self._encode_locked(texts)
+
+    def close(self) -> None:
+        if self.batcher is not None:
+            self.batcher.close()
+            self.batcher = None
+
+
+class GuardedReranker:
+    def __init__(self, reranker, lock: threading.RLock | None = None):
+        self.reranker = reranker
+        self.lock = lock or threading.RLock()
+
+    def __getattr__(self, name):
+        return getattr(self.reranker, name)
+
+    def score(self, query: str, passages: list[str]) -> np.ndarray:
+        with self.lock:
+            return self.reranker.score(query, passages)
+
+
+class MicroBatcher:
+    """Collects texts from concurrent callers and runs `fn` once per batch, from one worker thread.
+
+    A caller blocks until its own rows are ready. The first text of a batch waits at most `max_wait_ms`
+    for company; a batch holds at most `max_batch` texts (one caller's texts are never split).
+    """
+
+    def __init__(self, fn: Callable[[list[str]], np.ndarray], max_batch: int = 64, max_wait_ms: float = 2.0):
+        self.fn = fn
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self.calls = 0  # batches run, for tests and metrics
+        self._queue: queue.Queue = queue.Queue()
+        self._closed = False
+        self._worker = threading.Thread(target=self._run, name="quarry-microbatcher", daemon=True)
+        self._worker.start()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if self._closed:
+            raise RuntimeError("the query batcher is closed (the server is shutting down)")
+        future: Future = Future()
+        self._queue.put((list(texts), future))
+        return future.result()
+
+    def close(self) -> None:
+        self._closed = True
+        self._queue.put(_STOP)
+        self._worker.join(timeout=10)
+
+    def _run(self) -> None:
+        pending = None
+        while True:
+            item = pending if pending is not None else self._queue.get()
+            pending = None
+            if item is _STOP:
+                break
+            batch, size = [item], len(item[0])
+            deadline = time.monotonic() + self.max_wait
+            while size < self.max_batch:
+                remaining = deadline - time.monotonic()
+                try:
+                    nxt = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP or size + len(nxt[0]) > self.max_batch:
+                    pending = nxt  # starts the next batch (or stops after this one)
+                    break
+                batch.append(nxt)
+                size += len(nxt[0])
+            self._run_batch(batch)
+        while True:  # callers that raced with close() get an error, never a hang
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                item[1].set_exception(RuntimeError("the query batcher is closed (the server is shutting down)"))
+
+    def _run_batch(self, batch: list[tuple[list[str], Future]]) -> None:
+        texts = [text for texts, _ in batch for text in texts]
+        try:
+            vectors = self.fn(texts)
+            self.calls += 1
+        except BaseException as exc:  # noqa: BLE001 - every waiting caller gets the error
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        offset = 0
+        for texts_, future in batch:
+            future.set_result(vectors[offset : offset + len(texts_)])
+            offset += len(texts_)

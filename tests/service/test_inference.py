@@ -1,0 +1,95 @@
+"""The micro-batcher and the thread guards, on CPU."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from service.inference import GuardedEmbedder, MicroBatcher
+
+
+def fake_encode(calls):
+    def encode(texts):
+        calls.append(list(texts))
+        time.sleep(0.01)
+        return np.array([[float(len(t))] for t in texts], dtype=np.float32)
+
+    return encode
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_rows():
+    calls = []
+    batcher = MicroBatcher(fake_encode(calls), max_batch=16, max_wait_ms=20)
+    results = {}
+    barrier = threading.Barrier(12)
+
+    def worker(i):
+        barrier.wait()
+        results[i] = batcher.encode(["x" * i, "y" * (i + 100)])
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    batcher.close()
+    for i, rows in results.items():
+        assert rows[:, 0].tolist() == [i, i + 100]
+    assert len(calls) < 12  # batched together, not one call per request
+    assert all(len(batch) <= 16 for batch in calls) and sum(map(len, calls)) == 24
+
+
+def test_errors_reach_every_caller_in_the_batch_and_the_worker_survives():
+    state = {"fail": True}
+
+    def encode(texts):
+        if state["fail"]:
+            raise ValueError("model exploded")
+        return np.ones((len(texts), 2), np.float32)
+
+    batcher = MicroBatcher(encode, max_batch=8, max_wait_ms=1)
+    with pytest.raises(ValueError, match="model exploded"):
+        batcher.encode(["a"])
+    state["fail"] = False
+    assert batcher.encode(["a", "b"]).shape == (2, 2)
+    batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.encode(["a"])
+
+
+def test_guarded_embedder_batches_queries_and_matches_direct_encoding(tiny_embedder):
+    guarded = GuardedEmbedder(tiny_embedder)
+    direct = guarded.encode(["flat tire", "bread"])
+    batcher = guarded.enable_batching(max_batch=8, max_wait_ms=1)
+    assert np.allclose(guarded.encode(["flat tire"])[0], direct[0], atol=1e-5)
+    assert batcher.calls == 1
+    big = guarded.encode([f"text {i}" for i in range(20)])  # larger than a batch: encoded directly, in slices
+    assert big.shape == (20, tiny_embedder.dimension) and batcher.calls == 1
+    assert guarded.dimension == tiny_embedder.dimension and guarded.tokenizer.is_fast
+    guarded.close()
+
+
+def test_chunking_and_encoding_from_many_threads_do_not_collide(tiny_embedder):
+    """Fast tokenizers raise 'Already borrowed' when used with different truncation settings at once."""
+    from indexer.chunker import Chunker, ChunkerSettings
+    from indexer.documents import Document
+
+    guarded = GuardedEmbedder(tiny_embedder)
+    chunker = Chunker(guarded.tokenizer, ChunkerSettings(16, 2))
+    doc = Document("d", "A fairly long sentence about tires and wheels. " * 40)
+    failures = []
+
+    def work(i):
+        try:
+            for _ in range(10):
+                (chunker.chunk(doc) if i % 2 else guarded.encode(["a query about tires " * 20]))
+        except Exception as exc:  # noqa: BLE001
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
