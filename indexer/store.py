@@ -44,8 +44,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2');
 """
+# kept apart so `quarry check --repair` can rebuild the full-text index from the chunks
+FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2')"
+_SCHEMA += FTS_SCHEMA + ";\n"
 
 # Words too common to help BM25 find anything; dropped from lexical queries that have other words.
 _STOPWORDS = frozenset(
