@@ -242,6 +242,7 @@ class Collection:
             return index
         self.index = index
         added, removed = self._catch_up()
+        self._dirty = True  # even when nothing moved, the stamp must be rewritten or every open says "stale"
         log.warning("collection %s: vector index was stale; caught up from SQLite (+%d, -%d)", self.name, added, removed)
         return index
 
