@@ -189,7 +189,7 @@ class Collection:
     @contextmanager
     def writing(self, purpose: str = "write", timeout: float | None = None):
         """Hold the collection's write lock (re-entrant): around a whole job, or taken per write."""
-        with self.writer_lock.hold(purpose, timeout):
+        with self._storage_errors(), self.writer_lock.hold(purpose, timeout):
             yield
 
     def close(self) -> None:
@@ -334,7 +334,7 @@ class Collection:
     def write(self, prepared: list[PreparedDocument]) -> WriteResult:
         if not prepared:
             raise ValueError("nothing to write")
-        with self.writing(), self._storage_errors():
+        with self.writing():
             result = self.store.write_documents(prepared)
             self._apply(result)
         return result
@@ -342,7 +342,7 @@ class Collection:
     def delete(self, doc_ids: list[str]) -> int:
         if not doc_ids:
             return 0
-        with self.writing(), self._storage_errors():
+        with self.writing():
             existed, result = self.store.delete_documents(doc_ids)
             self._apply(result)
         return existed

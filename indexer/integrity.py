@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.collection import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Collection, Manifest
+from indexer.collection import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Collection, Manifest, storage_error
 from indexer.errors import QuarryError
 from indexer.locking import WriterLock
 from indexer.store import FTS_SCHEMA, SCHEMA_VERSION
@@ -279,6 +279,13 @@ def repair_collection(directory: str | Path, lock_timeout: float = 30.0) -> list
     if any(f.area in ("manifest", "sqlite") and f.level == PROBLEM for f in report.findings):
         return []  # nothing safe to do: the problems say what the user must do
     manifest = Manifest.read(directory)
+    try:
+        return _repair_locked(directory, manifest, report, lock_timeout)
+    except (sqlite3.OperationalError, OSError) as exc:
+        raise storage_error(exc, manifest.name, directory) or exc
+
+
+def _repair_locked(directory: Path, manifest: Manifest, report: CheckReport, lock_timeout: float) -> list[str]:
     actions: list[str] = []
     with WriterLock(directory, manifest.name, lock_timeout).hold("quarry check --repair"):
         conn = connect(directory)

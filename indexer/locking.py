@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from indexer.errors import CollectionBusy, StorageError
+from indexer.errors import CollectionBusy
 
 LOCK_FILE = "write.lock"
 
@@ -54,10 +54,7 @@ class WriterLock:
         return self._depth > 0
 
     def _acquire_file(self, purpose: str, deadline: float, timeout: float) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StorageError(f"collection {self.name!r}: cannot write in {self.path.parent}: {exc.strerror}") from exc
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)  # read-only dir: OSError, mapped by the caller
         try:
             while True:
                 try:
