@@ -27,13 +27,18 @@ def validate_name(name: str) -> str:
 class Catalog:
     """Opens each collection once and shares it (a server opens many, the CLI one)."""
 
-    def __init__(self, data_dir: str | Path):
+    def __init__(self, data_dir: str | Path, lock_timeout: float = 30.0):
         self.root = Path(data_dir).expanduser() / "collections"
+        self.lock_timeout = lock_timeout  # how long a second writer waits for a collection's write lock
         self._open: dict[str, Collection] = {}
         self._lock = threading.Lock()
 
     def path(self, name: str) -> Path:
-        return self.root / validate_name(name)
+        path = self.root / validate_name(name)
+        # belt and braces: even a name the pattern let through must resolve inside the data directory
+        if path.resolve().parent != self.root.resolve():
+            raise InvalidName(f"invalid collection name {name!r}: it resolves outside the data directory")
+        return path
 
     def exists(self, name: str) -> bool:
         return (self.path(name) / MANIFEST).is_file()
@@ -60,7 +65,7 @@ class Catalog:
             path = self.path(manifest.name)
             if path.exists():  # a leftover from a create that crashed before its manifest was written
                 shutil.rmtree(path)
-            collection = Collection.create(path, manifest)
+            collection = Collection.create(path, manifest, self.lock_timeout)
             self._open[manifest.name] = collection
             return collection
 
@@ -70,7 +75,7 @@ class Catalog:
             if collection is None:
                 if not self.exists(name):
                     raise self._not_found(name)
-                collection = Collection.open(self.path(name), embedder, dimension)
+                collection = Collection.open(self.path(name), embedder, dimension, self.lock_timeout)
                 self._open[name] = collection
             else:
                 check_embedder(collection.manifest, embedder, dimension)

@@ -6,18 +6,22 @@ corrupt index is caught up or rebuilt from SQLite, so a crash costs time, never 
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from indexer.chunker import ChunkerSettings
-from indexer.errors import EmbedderMismatch, QuarryError
+from indexer.errors import CollectionBusy, EmbedderMismatch, QuarryError, StorageError
+from indexer.locking import WriterLock
 from indexer.store import PreparedDocument, Store, WriteResult
 from indexer.vector_index import VectorIndex, create_index, load_index
 
@@ -68,13 +72,56 @@ class Manifest:
         return cls(**known)
 
 
+def temp_path(path: Path) -> Path:
+    """A sibling temp name unique to this process, so two writers never share one temp file."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def storage_error(exc: BaseException, name: str, directory: Path) -> QuarryError | None:
+    """Turn a refused write into one clear line for the user; None when `exc` is not about storage."""
+    where = f"collection {name!r} ({directory})"
+    message = str(exc).lower()
+    if isinstance(exc, sqlite3.OperationalError):
+        if "database is locked" in message or "database is busy" in message:
+            return CollectionBusy(f"{where} is busy: another process holds its database; retry when it finishes")
+        if "disk is full" in message:
+            kind = "full"
+        elif "readonly" in message or "read-only" in message or "unable to open" in message:
+            kind = "read-only"
+        elif "disk i/o error" in message:
+            kind = "io"
+        else:
+            return None
+    elif isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        kind = "full"
+    elif isinstance(exc, OSError) and exc.errno in _READ_ONLY:
+        kind = "read-only"
+    else:
+        return None
+    advice = {
+        "full": "the disk is full; free some space and run the same command again",
+        "read-only": "the data directory is read-only or not writable by this user; "
+        "fix its permissions or point QUARRY_DATA_DIR at a writable directory",
+        "io": "the disk reported an I/O error; check it, then run `quarry check` on this collection",
+    }[kind]
+    return StorageError(f"cannot write to {where}: {advice} (nothing was half-written: {exc})")
 
 
 def check_embedder(manifest: Manifest, embedder: str | None, dimension: int | None) -> None:
@@ -93,14 +140,15 @@ def check_embedder(manifest: Manifest, embedder: str | None, dimension: int | No
 
 
 class Collection:
-    def __init__(self, directory: Path, manifest: Manifest):
+    def __init__(self, directory: Path, manifest: Manifest, lock_timeout: float = 30.0):
         self.directory = Path(directory)
         self.manifest = manifest
-        self.store = Store(str(self.directory / DATABASE))
-        self._write_lock = threading.Lock()  # one writer per collection in this process
-        self._sync_lock = threading.Lock()
-        self.index: VectorIndex = self._open_index()
-        self._dirty = False
+        # one writer per collection, across threads and processes; readers never wait for it
+        self.writer_lock = WriterLock(self.directory, manifest.name, lock_timeout)
+        self._sync_lock = threading.Lock()  # guards self.index against catch-up racing a write's delta
+        with self._storage_errors():
+            self.store = Store(str(self.directory / DATABASE))
+            self.index: VectorIndex = self._open_index()
 
     @property
     def name(self) -> str:
@@ -108,19 +156,41 @@ class Collection:
 
     # lifecycle -----------------------------------------------------------------------------------
     @classmethod
-    def create(cls, directory: Path, manifest: Manifest) -> "Collection":
+    def create(cls, directory: Path, manifest: Manifest, lock_timeout: float = 30.0) -> "Collection":
         directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=False)
+        try:
+            directory.mkdir(parents=True, exist_ok=False)
+        except OSError as exc:
+            raise storage_error(exc, manifest.name, directory) or exc
         manifest.created_at = manifest.created_at or time.time()
-        collection = cls(directory, manifest)
-        manifest.write(directory)  # last: a directory without a manifest is an unfinished create
+        collection = cls(directory, manifest, lock_timeout)
+        with collection._storage_errors():
+            manifest.write(directory)  # last: a directory without a manifest is an unfinished create
         return collection
 
     @classmethod
-    def open(cls, directory: Path, embedder: str | None = None, dimension: int | None = None) -> "Collection":
+    def open(
+        cls, directory: Path, embedder: str | None = None, dimension: int | None = None, lock_timeout: float = 30.0
+    ) -> "Collection":
         manifest = Manifest.read(Path(directory))
         check_embedder(manifest, embedder, dimension)
-        return cls(Path(directory), manifest)
+        return cls(Path(directory), manifest, lock_timeout)
+
+    @contextmanager
+    def _storage_errors(self):
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as exc:
+            mapped = storage_error(exc, self.manifest.name, self.directory)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    @contextmanager
+    def writing(self, purpose: str = "write", timeout: float | None = None):
+        """Hold the collection's write lock (re-entrant): around a whole job, or taken per write."""
+        with self._storage_errors(), self.writer_lock.hold(purpose, timeout):
+            yield
 
     def close(self) -> None:
         self.save_index()
@@ -142,8 +212,15 @@ class Collection:
     def _rebuild(self, reason: str) -> VectorIndex:
         log.warning("collection %s: rebuilding vector index from SQLite (%s)", self.name, reason)
         index = create_index(self.manifest.index_type, self.manifest.dimension)
-        for ids, vectors in self.store.iter_vectors():
-            index.add(ids, vectors)
+        with self.store.snapshot():  # the index then holds exactly the generation it is stamped with
+            self._seen_generation = self.store.generation()
+            try:
+                for ids, vectors in self.store.iter_vectors():
+                    index.add(ids, vectors)
+            except ValueError as exc:  # a vector blob of the wrong size
+                raise QuarryError(
+                    f"collection {self.name!r}: stored vectors are damaged ({exc}); run `quarry check --repair -c {self.name}`"
+                ) from exc
         self._dirty = True
         return index
 
@@ -165,19 +242,27 @@ class Collection:
             return index
         self.index = index
         added, removed = self._catch_up()
+        self._dirty = True  # even when nothing moved, the stamp must be rewritten or every open says "stale"
         log.warning("collection %s: vector index was stale; caught up from SQLite (+%d, -%d)", self.name, added, removed)
         return index
 
     def _catch_up(self) -> tuple[int, int]:
-        """Make the index hold exactly SQLite's chunk ids, whatever it held before."""
-        truth = self.store.chunk_ids()
-        held = self.index.ids()
-        missing = np.setdiff1d(truth, held, assume_unique=True)
-        extra = np.setdiff1d(held, truth, assume_unique=True)
-        self.index.remove(extra)
-        for i in range(0, len(missing), 10_000):
-            part = missing[i : i + 10_000]
-            self.index.add(part, self.store.vectors_for(part))
+        """Make the index hold exactly SQLite's chunk ids at one generation, whatever it held before.
+
+        Reads run in one snapshot, so `_seen_generation` names exactly what the index holds; a write's
+        delta is then applied only on top of the generation it was made from (see `_apply`).
+        """
+        with self.store.snapshot():
+            generation = self.store.generation()
+            truth = self.store.chunk_ids()
+            held = self.index.ids()
+            missing = np.setdiff1d(truth, held, assume_unique=True)
+            extra = np.setdiff1d(held, truth, assume_unique=True)
+            self.index.remove(extra)
+            for i in range(0, len(missing), 10_000):
+                part = missing[i : i + 10_000]
+                self.index.add(part, self.store.vectors_for(part))
+        self._seen_generation = generation
         if len(missing) or len(extra):
             self._dirty = True
         return len(missing), len(extra)
@@ -188,38 +273,68 @@ class Collection:
         if generation == self._seen_generation:
             return
         with self._sync_lock:
-            if generation != self._seen_generation:
+            if self.store.generation() != self._seen_generation:
                 self._catch_up()
-                self._seen_generation = generation
 
-    def save_index(self) -> None:
+    def save_index(self, wait: float = 0.0) -> bool:
+        """Write vectors.faiss and its stamp; False when skipped (another writer busy, or the disk refused).
+
+        Taken under the write lock so two processes never pair one's index file with the other's stamp.
+        The file is a cache: failing to save it costs a catch-up on the next open, never data.
+        """
+        if not self._dirty:
+            return True
+        try:
+            with self.writing("saving the vector index", timeout=wait if not self.writer_lock.held else None):
+                self._save_index_locked()
+        except CollectionBusy:
+            log.info("collection %s: vector index not saved, another writer holds the lock", self.name)
+            return False
+        except (OSError, QuarryError) as exc:
+            log.warning("collection %s: vector index not saved (%s); it is caught up from SQLite on next open", self.name, exc)
+            return False
+        return True
+
+    def _save_index_locked(self) -> None:
         with self._sync_lock:
             if not self._dirty:
                 return
             path = self.directory / INDEX_FILE
-            tmp = path.with_name(path.name + ".tmp")
+            tmp = temp_path(path)
             generation = self._seen_generation
-            self.index.save(tmp)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            atomic_write_text(self.directory / INDEX_STAMP, json.dumps({"generation": generation, "count": len(self.index)}))
+            try:
+                self.index.save(tmp)
+                with open(tmp, "rb") as handle:
+                    os.fsync(handle.fileno())
+                # stamp first as "unknown", so a crash between the two replaces can never pair them wrongly
+                atomic_write_text(self.directory / INDEX_STAMP, json.dumps({"generation": None, "count": None}))
+                os.replace(tmp, path)
+                atomic_write_text(self.directory / INDEX_STAMP, json.dumps({"generation": generation, "count": len(self.index)}))
+            except RuntimeError as exc:  # faiss reports a failed write (disk full) as RuntimeError
+                raise OSError(errno.EIO, f"cannot write {path.name}: {exc}") from exc
+            finally:
+                if tmp.exists():
+                    tmp.unlink()
             self._dirty = False
 
     # writes --------------------------------------------------------------------------------------
     def _apply(self, result: WriteResult) -> None:
+        """Apply a committed write to the index: as a delta when the index is exactly one generation
+        behind, else (a reader already caught up, or another process wrote too) reconcile by ids."""
         with self._sync_lock:
-            self.index.remove(result.removed_ids)
-            self.index.add(result.added_ids, result.added_vectors)
-            self._dirty = True
             if result.generation == self._seen_generation + 1:
+                self.index.remove(result.removed_ids)
+                self.index.add(result.added_ids, result.added_vectors)
                 self._seen_generation = result.generation
-        self.refresh()  # another process wrote in between: reconcile by ids
+                self._dirty = True
+            elif result.generation > self._seen_generation:
+                self._catch_up()
+            # else: a search's refresh already caught up past this write
 
     def write(self, prepared: list[PreparedDocument]) -> WriteResult:
         if not prepared:
             raise ValueError("nothing to write")
-        with self._write_lock:
+        with self.writing():
             result = self.store.write_documents(prepared)
             self._apply(result)
         return result
@@ -227,7 +342,7 @@ class Collection:
     def delete(self, doc_ids: list[str]) -> int:
         if not doc_ids:
             return 0
-        with self._write_lock:
+        with self.writing():
             existed, result = self.store.delete_documents(doc_ids)
             self._apply(result)
         return existed

@@ -46,3 +46,19 @@ class Chunk:
         if not deduped:
             return self.text
         return " > ".join(deduped) + "\n" + self.text
+
+
+MAX_DOC_ID_LENGTH = 1024  # room for deep relative file paths; ids are keys, never file names
+
+
+def validate_doc_id(doc_id: object) -> str:
+    """The one place document ids are checked: non-empty text, bounded, no control characters."""
+    from indexer.errors import InvalidDocumentId
+
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise InvalidDocumentId(f"invalid document id {doc_id!r}: it must be a non-empty string")
+    if len(doc_id) > MAX_DOC_ID_LENGTH:
+        raise InvalidDocumentId(f"document id {doc_id[:40]!r}... is {len(doc_id)} characters; at most {MAX_DOC_ID_LENGTH} are allowed")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in doc_id):
+        raise InvalidDocumentId(f"invalid document id {doc_id!r}: control characters are not allowed")
+    return doc_id

@@ -24,3 +24,15 @@ class DocumentNotFound(QuarryError):
 
 class LoadError(QuarryError):
     """A source file could not be turned into a document."""
+
+
+class InvalidDocumentId(QuarryError):
+    """A document id that is empty, too long or holds control characters."""
+
+
+class CollectionBusy(QuarryError):
+    """Another writer holds the collection's write lock (the API maps this to 409/423)."""
+
+
+class StorageError(QuarryError):
+    """The disk refused a write (full, read-only, no permission); nothing was half-written."""

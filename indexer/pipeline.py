@@ -17,8 +17,8 @@ from pathlib import Path
 
 from indexer.chunker import Chunker
 from indexer.collection import Collection
-from indexer.documents import Document
-from indexer.errors import LoadError
+from indexer.documents import Document, validate_doc_id
+from indexer.errors import InvalidDocumentId, LoadError
 from indexer.loaders import SUPPORTED_EXTENSIONS, discover, load_file
 from indexer.store import PreparedDocument
 
@@ -57,6 +57,8 @@ class Indexer:
     def upsert(self, documents: list[Document], report: IndexReport | None = None) -> IndexReport:
         """Insert new, replace changed, skip unchanged documents; one transaction for the whole list."""
         report = report or IndexReport()
+        for doc in documents:  # before any work: a bad id fails the whole call, nothing is written
+            validate_doc_id(doc.doc_id)
         latest = {doc.doc_id: doc for doc in documents}  # the last copy of a repeated id wins
         if len(latest) < len(documents):
             report.warnings.append(f"{len(documents) - len(latest)} repeated document ids in one batch; the last copy of each was kept")
@@ -92,7 +94,15 @@ class Indexer:
         return report
 
     def index_paths(self, paths: Iterable[str | Path], prune: bool = False, progress: bool | None = None) -> IndexReport:
-        """Index files and folders. With prune, documents from these folders whose files are gone are removed."""
+        """Index files and folders. With prune, documents from these folders whose files are gone are removed.
+
+        The job holds the collection's write lock from start to end: a second job (or an API write)
+        waits for it or gets CollectionBusy, so two writers never interleave their batches.
+        """
+        with self.collection.writing("a `quarry index` job"):
+            return self._index_paths(paths, prune, progress)
+
+    def _index_paths(self, paths: Iterable[str | Path], prune: bool, progress: bool | None) -> IndexReport:
         from tqdm import tqdm
 
         started = time.perf_counter()
@@ -137,6 +147,12 @@ class Indexer:
                 bar.total += len(loaded.documents) - 1
                 for doc in loaded.documents:
                     seen.add(doc.doc_id)
+                    try:
+                        validate_doc_id(doc.doc_id)
+                    except InvalidDocumentId as exc:
+                        report.skipped += 1
+                        report.warnings.append(f"{source.path}: {exc}, skipped")
+                        continue
                     report.loaded += 1
                     pending.append(doc)
                     if len(pending) >= self.batch_documents:

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +44,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     vector BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
-CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2');
 """
+# kept apart so `quarry check --repair` can rebuild the full-text index from the chunks
+FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2')"
+_SCHEMA += FTS_SCHEMA + ";\n"
 
 # Words too common to help BM25 find anything; dropped from lexical queries that have other words.
 _STOPWORDS = frozenset(
@@ -114,12 +117,22 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
+        if self._has_schema():
+            return  # opening must not need a write: readers beside a long write, read-only copies
         with self.transaction() as conn:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+
+    def _has_schema(self) -> bool:
+        try:
+            rows = self.conn.execute("SELECT key FROM meta WHERE key IN ('schema_version', 'generation')").fetchall()
+        except sqlite3.OperationalError:  # no meta table yet
+            return False
+        tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        return len(rows) == 2 and {"documents", "chunks", "chunks_fts"} <= tables
 
     # connections -------------------------------------------------------------------------------
     @property
@@ -154,10 +167,38 @@ class Store:
             return self.conn
 
         def __exit__(self, exc_type, exc, tb) -> None:
-            self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                    return
+                except BaseException:
+                    self._rollback()  # a failed COMMIT (disk full) leaves the transaction open
+                    raise
+            self._rollback()
+
+        def _rollback(self) -> None:
+            if self.conn.in_transaction:
+                try:
+                    self.conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # SQLite already rolled back (some errors do that themselves)
 
     def transaction(self) -> "Store._Transaction":
         return Store._Transaction(self.conn)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every query inside sees the same committed state (WAL keeps writers going)."""
+        conn = self.conn
+        if conn.in_transaction:  # already inside one on this thread: it is the snapshot
+            yield conn
+            return
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     # reads ---------------------------------------------------------------------------------------
     def generation(self) -> int:
@@ -205,17 +246,18 @@ class Store:
     def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
         ids = [int(i) for i in chunk_ids]
         found: dict[int, StoredChunk] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
-            rows = self.conn.execute(
+        with self.snapshot() as conn:  # one state across parts: never half of a replaced document
+            for i in range(0, len(ids), 500):
+                part = ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                rows = conn.execute(
                 "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.start, c.end, c.heading_path,"
-                " d.title, d.source, d.metadata"
-                f" FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
-                part,
-            )
-            for r in rows:
-                found[r[0]] = StoredChunk(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], json.loads(r[9]))
+                    " d.title, d.source, d.metadata"
+                    f" FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
+                    part,
+                )
+                for r in rows:
+                    found[r[0]] = StoredChunk(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], json.loads(r[9]))
         return found
 
     def lexical_search(self, query: str, k: int, where: tuple[str, tuple] | None = None) -> list[tuple[int, float]]:

@@ -27,7 +27,7 @@ class RerankerStatus:
 class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.catalog = Catalog(settings.data_dir)
+        self.catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
         self.embedder = Embedder(
             settings.embedder, settings.device, settings.dtype, settings.batch_size, settings.allow_downloads
         )

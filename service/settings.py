@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     search_mode: SearchMode = "hybrid"
     candidates: int = Field(50, ge=1, le=1000, description="hits per retriever before fusion and reranking")
     top_k: int = Field(10, ge=1, le=1000)
+    # data safety
+    write_lock_timeout: float = Field(
+        30.0, ge=0, le=86400, description="seconds a second writer waits for a collection's write lock"
+    )
 
     # API
     host: str = Field("127.0.0.1", description="address `quarry serve` listens on")

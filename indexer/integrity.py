@@ -1,0 +1,364 @@
+"""Does a collection agree with itself? Manifest, SQLite, FTS5 and the derived FAISS file, checked and repaired.
+
+`check_collection` only reads (apart from FTS5's own integrity command) and never trusts the code paths
+that heal on open, so it sees a collection as it lies on disk. Findings are "problems" (wrong, or would
+not heal by itself) or "warnings" (expected after a crash, healed on the next open: a stale FAISS file).
+`repair_collection` fixes what can be fixed without the embedder, under the collection's write lock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from indexer.collection import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Collection, Manifest, storage_error
+from indexer.errors import QuarryError
+from indexer.locking import WriterLock
+from indexer.store import FTS_SCHEMA, SCHEMA_VERSION
+from indexer.vector_index import load_index
+
+log = logging.getLogger(__name__)
+
+PROBLEM, WARNING = "problem", "warning"
+_SHOW = 5  # ids named in one finding
+
+
+@dataclass
+class Finding:
+    level: str  # PROBLEM or WARNING
+    area: str  # manifest, sqlite, fts, chunks, faiss, files
+    message: str
+    fixable: bool = True
+
+    def __str__(self) -> str:
+        hint = " (--repair fixes this)" if self.fixable else " (not repairable automatically)"
+        return f"{self.level}: {self.area}: {self.message}{hint}"
+
+
+@dataclass
+class CheckReport:
+    directory: Path
+    findings: list[Finding] = field(default_factory=list)
+    documents: int = 0
+    chunks: int = 0
+    generation: int = 0
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == PROBLEM]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == WARNING]
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def add(self, level: str, area: str, message: str, fixable: bool = True) -> None:
+        self.findings.append(Finding(level, area, message, fixable))
+
+
+def _names(values) -> str:
+    values = list(values)
+    shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values[:_SHOW])
+    return shown + (f" and {len(values) - _SHOW} more" if len(values) > _SHOW else "")
+
+
+def connect(directory: Path) -> sqlite3.Connection:
+    """Open an existing database without creating one (mode=rw), autocommit."""
+    uri = (Path(directory) / DATABASE).resolve().as_uri() + "?mode=rw"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+
+
+# checks ------------------------------------------------------------------------------------------
+def check_collection(directory: str | Path) -> CheckReport:
+    directory = Path(directory)
+    report = CheckReport(directory)
+    manifest = _check_manifest(directory, report)
+    if not (directory / DATABASE).is_file():
+        report.add(PROBLEM, "sqlite", f"{DATABASE} is missing: the collection's data is gone; re-index it", False)
+        return report
+    conn = connect(directory)
+    try:
+        if not _check_sqlite_file(conn, report):
+            return report  # the rest would read a damaged or foreign file
+        _check_fts_index(conn, report)
+        with _snapshot(conn):  # one committed state for everything below, even beside a writer
+            report.generation = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+            report.documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+            report.chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            _check_chunks(conn, manifest, report)
+            _check_fts_rows(conn, report)
+            if manifest is not None:
+                _check_faiss(directory, conn, manifest, report)
+    finally:
+        conn.close()
+    leftovers = sorted(p.name for p in directory.glob("*.tmp"))
+    if leftovers:
+        report.add(WARNING, "files", f"temporary files left by an interrupted write: {_names(leftovers)}")
+    return report
+
+
+def _check_manifest(directory: Path, report: CheckReport) -> Manifest | None:
+    if not (directory / MANIFEST).is_file():
+        report.add(PROBLEM, "manifest", f"{MANIFEST} is missing (an interrupted create leaves this; re-index)", False)
+        return None
+    try:
+        manifest = Manifest.read(directory)
+    except (QuarryError, TypeError) as exc:
+        report.add(PROBLEM, "manifest", str(exc), False)
+        return None
+    if manifest.dimension <= 0:
+        report.add(PROBLEM, "manifest", f"dimension {manifest.dimension} is not positive", False)
+        return None
+    if manifest.name != directory.name:
+        report.add(WARNING, "manifest", f"names the collection {manifest.name!r} but its directory is {directory.name!r}", False)
+    return manifest
+
+
+def _check_sqlite_file(conn: sqlite3.Connection, report: CheckReport) -> bool:
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA integrity_check(20)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        report.add(PROBLEM, "sqlite", f"{DATABASE} cannot be read: {exc}; restore a backup or re-index", False)
+        return False
+    if rows != ["ok"]:
+        report.add(PROBLEM, "sqlite", f"PRAGMA integrity_check failed: {'; '.join(rows)}; restore a backup or re-index", False)
+        return False
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    missing = {"meta", "documents", "chunks"} - tables
+    if missing:
+        report.add(PROBLEM, "sqlite", f"tables missing: {_names(sorted(missing))}; this is not a quarry collection", False)
+        return False
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    if meta.get("schema_version") != str(SCHEMA_VERSION):
+        report.add(PROBLEM, "sqlite", f"schema version {meta.get('schema_version')!r}, this quarry reads {SCHEMA_VERSION}", False)
+        return False
+    if not str(meta.get("generation", "")).isdigit():
+        report.add(PROBLEM, "sqlite", f"generation counter is {meta.get('generation')!r}, not a number", False)
+        return False
+    if "chunks_fts" not in tables:
+        report.add(PROBLEM, "fts", "the full-text table chunks_fts is missing")
+    return True
+
+
+def _check_fts_index(conn: sqlite3.Connection, report: CheckReport) -> None:
+    """FTS5's own check that its index matches its stored text (a command written as an INSERT)."""
+    try:
+        conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('integrity-check')")
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return  # reported by _check_sqlite_file
+        if "readonly" in str(exc) or "locked" in str(exc):
+            report.add(WARNING, "fts", f"FTS5 integrity-check skipped ({exc})", False)
+            return
+        report.add(PROBLEM, "fts", f"FTS5 integrity-check failed: {exc}")
+    except sqlite3.DatabaseError as exc:
+        report.add(PROBLEM, "fts", f"FTS5 integrity-check failed: {exc}")
+
+
+def _check_chunks(conn: sqlite3.Connection, manifest: Manifest | None, report: CheckReport) -> None:
+    if manifest is not None:
+        size = 4 * manifest.dimension
+        bad = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE length(vector) != ?", (size,))]
+        if bad:
+            report.add(PROBLEM, "chunks", f"{len(bad)} chunk vector(s) are not {size} bytes ({manifest.dimension} floats): chunk ids {_names(bad)}; repair drops them and their documents must be re-indexed")
+    orphans = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM documents)")]
+    if orphans:
+        report.add(PROBLEM, "chunks", f"{len(orphans)} chunk(s) belong to no document: chunk ids {_names(orphans)}")
+    wrong = conn.execute(
+        "SELECT d.doc_id, d.n_chunks, COUNT(c.chunk_id) FROM documents d LEFT JOIN chunks c ON c.doc_id = d.doc_id"
+        " GROUP BY d.doc_id HAVING d.n_chunks != COUNT(c.chunk_id)"
+    ).fetchall()
+    if wrong:
+        shown = [f"{doc_id!r} says {n} has {real}" for doc_id, n, real in wrong[:_SHOW]]
+        report.add(PROBLEM, "chunks", f"{len(wrong)} document(s) with a wrong chunk count: {'; '.join(shown)}")
+    gaps = [r[0] for r in conn.execute(
+        "SELECT doc_id FROM chunks GROUP BY doc_id"
+        " HAVING MIN(ordinal) != 0 OR MAX(ordinal) != COUNT(*) - 1 OR COUNT(DISTINCT ordinal) != COUNT(*)"
+    )]  # fmt: skip
+    if gaps:
+        report.add(PROBLEM, "chunks", f"{len(gaps)} document(s) whose chunk ordinals are not 0..n-1: {_names(gaps)}; repair drops their chunks and they must be re-indexed")
+
+
+def _check_fts_rows(conn: sqlite3.Connection, report: CheckReport) -> None:
+    try:
+        unindexed = conn.execute("SELECT COUNT(*) FROM chunks WHERE chunk_id NOT IN (SELECT rowid FROM chunks_fts)").fetchone()[0]
+        stray = conn.execute("SELECT COUNT(*) FROM chunks_fts WHERE rowid NOT IN (SELECT chunk_id FROM chunks)").fetchone()[0]
+        differ = conn.execute(
+            "SELECT COUNT(*) FROM chunks c JOIN chunks_fts f ON f.rowid = c.chunk_id WHERE f.text IS NOT c.text"
+        ).fetchone()[0]
+    except sqlite3.OperationalError:
+        return  # no FTS table: reported already
+    except sqlite3.DatabaseError as exc:
+        report.add(PROBLEM, "fts", f"full-text table unreadable: {exc}")
+        return
+    if unindexed:
+        report.add(PROBLEM, "fts", f"{unindexed} chunk(s) are missing from the full-text index (BM25 cannot find them)")
+    if stray:
+        report.add(PROBLEM, "fts", f"{stray} full-text row(s) point at chunks that do not exist")
+    if differ:
+        report.add(PROBLEM, "fts", f"{differ} full-text row(s) hold text that differs from their chunk")
+
+
+def _check_faiss(directory: Path, conn: sqlite3.Connection, manifest: Manifest, report: CheckReport) -> None:
+    path = directory / INDEX_FILE
+    if not path.exists():
+        if report.chunks:
+            report.add(WARNING, "faiss", f"{INDEX_FILE} is missing; it is rebuilt from SQLite on the next open")
+        return
+    try:
+        index = load_index(manifest.index_type, path, manifest.dimension)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same finding
+        report.add(WARNING, "faiss", f"{INDEX_FILE} is unreadable ({exc}); it is rebuilt from SQLite on the next open")
+        return
+    try:
+        stamp = json.loads((directory / INDEX_STAMP).read_text())
+    except (OSError, json.JSONDecodeError):
+        stamp = {}
+    held = index.ids()
+    truth = np.fromiter((r[0] for r in conn.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")), np.int64)
+    unique = np.unique(held)
+    if len(unique) != len(held):
+        report.add(PROBLEM, "faiss", f"{INDEX_FILE} holds {len(held) - len(unique)} duplicate chunk id(s)")
+    trusted = stamp.get("generation") == report.generation and stamp.get("count") == len(index)
+    missing, extra = np.setdiff1d(truth, unique), np.setdiff1d(unique, truth)
+    if not trusted:
+        report.add(WARNING, "faiss", f"{INDEX_FILE} is behind SQLite (stamped generation {stamp.get('generation')}, "
+                   f"SQLite at {report.generation}; {len(missing)} missing, {len(extra)} extra); caught up on the next open")  # fmt: skip
+        return
+    if len(missing) or len(extra):  # stamped current, so opening would trust it: a real problem
+        report.add(PROBLEM, "faiss", f"{INDEX_FILE} claims generation {report.generation} but disagrees with SQLite: "
+                   f"{len(missing)} chunk id(s) missing ({_names(missing.tolist())}), {len(extra)} extra ({_names(extra.tolist())})")  # fmt: skip
+        return
+    _check_faiss_vectors(conn, index, manifest, report)
+
+
+def _check_faiss_vectors(conn: sqlite3.Connection, index, manifest: Manifest, report: CheckReport) -> None:
+    """Every vector in the FAISS file equals its chunk's vector in SQLite (flat indexes keep them exactly)."""
+    faiss_index = getattr(index, "index", None)
+    if faiss_index is None or not hasattr(faiss_index, "reconstruct"):
+        return
+    size = 4 * manifest.dimension
+    differ: list[int] = []
+    for chunk_id, blob in conn.execute("SELECT chunk_id, vector FROM chunks WHERE length(vector) = ?", (size,)):
+        stored = np.frombuffer(blob, dtype=np.float32)
+        if not np.allclose(faiss_index.reconstruct(int(chunk_id)), stored, atol=1e-6):
+            differ.append(int(chunk_id))
+    if differ:
+        report.add(PROBLEM, "faiss", f"{len(differ)} vector(s) in {INDEX_FILE} differ from SQLite: chunk ids {_names(differ)}")
+
+
+class _snapshot:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN")
+
+    def __exit__(self, *exc):
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT")
+
+
+# repair ------------------------------------------------------------------------------------------
+def repair_collection(directory: str | Path, lock_timeout: float = 30.0) -> list[str]:
+    """Fix what can be fixed from SQLite alone; returns what was done, one line each.
+
+    Never invents data: chunks with damaged vectors or broken ordinals are dropped and their documents
+    marked changed (empty content hash), so the next `quarry index` of their sources re-embeds them.
+    """
+    directory = Path(directory)
+    report = check_collection(directory)
+    if any(f.area in ("manifest", "sqlite") and f.level == PROBLEM for f in report.findings):
+        return []  # nothing safe to do: the problems say what the user must do
+    manifest = Manifest.read(directory)
+    try:
+        return _repair_locked(directory, manifest, report, lock_timeout)
+    except (sqlite3.OperationalError, OSError) as exc:
+        raise storage_error(exc, manifest.name, directory) or exc
+
+
+def _repair_locked(directory: Path, manifest: Manifest, report: CheckReport, lock_timeout: float) -> list[str]:
+    actions: list[str] = []
+    with WriterLock(directory, manifest.name, lock_timeout).hold("quarry check --repair"):
+        conn = connect(directory)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                actions += _repair_sqlite(conn, manifest)
+                if actions:
+                    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        finally:
+            conn.close()
+        faiss_findings = [f for f in report.findings if f.area == "faiss"]
+        if actions or faiss_findings:
+            for name in (INDEX_FILE, INDEX_STAMP):  # never trust the old file: rebuild from SQLite
+                (directory / name).unlink(missing_ok=True)
+            actions.append(f"{INDEX_FILE}: will be rebuilt from SQLite")
+        for leftover in directory.glob("*.tmp"):  # safe: every writer of these holds the lock we hold
+            leftover.unlink()
+            actions.append(f"removed leftover temporary file {leftover.name}")
+    if any(a.startswith(INDEX_FILE) for a in actions):
+        collection = Collection.open(directory, lock_timeout=lock_timeout)  # rebuilds, logging why
+        collection.close()  # saves the rebuilt file with its stamp
+        actions[actions.index(f"{INDEX_FILE}: will be rebuilt from SQLite")] = f"rebuilt {INDEX_FILE} from SQLite ({len(collection.index)} vectors)"
+    return actions
+
+
+def _repair_sqlite(conn: sqlite3.Connection, manifest: Manifest) -> list[str]:
+    actions: list[str] = []
+    n = conn.execute("DELETE FROM chunks WHERE doc_id NOT IN (SELECT doc_id FROM documents)").rowcount
+    if n:
+        actions.append(f"removed {n} orphan chunk(s)")
+    damaged = [r[0] for r in conn.execute(
+        "SELECT DISTINCT doc_id FROM chunks WHERE length(vector) != ? UNION"
+        " SELECT doc_id FROM chunks GROUP BY doc_id"
+        " HAVING MIN(ordinal) != 0 OR MAX(ordinal) != COUNT(*) - 1 OR COUNT(DISTINCT ordinal) != COUNT(*)",
+        (4 * manifest.dimension,),
+    )]  # fmt: skip
+    for i in range(0, len(damaged), 500):
+        part = damaged[i : i + 500]
+        marks = ",".join("?" * len(part))
+        conn.execute(f"DELETE FROM chunks WHERE doc_id IN ({marks})", part)
+        conn.execute(f"UPDATE documents SET content_hash = '', n_chunks = 0 WHERE doc_id IN ({marks})", part)
+    if damaged:
+        actions.append(f"dropped the damaged chunks of {len(damaged)} document(s) ({_names(damaged)}); re-index their sources to restore them")
+    n = conn.execute(
+        "UPDATE documents SET n_chunks = (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = documents.doc_id)"
+        " WHERE n_chunks != (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = documents.doc_id)"
+    ).rowcount
+    if n:
+        actions.append(f"corrected the chunk count of {n} document(s)")
+    if actions or _fts_disagrees(conn):
+        conn.execute("DROP TABLE IF EXISTS chunks_fts")
+        conn.execute(FTS_SCHEMA)
+        n = conn.execute(
+            "INSERT INTO chunks_fts (rowid, text, title) SELECT c.chunk_id, c.text, d.title"
+            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+        ).rowcount
+        actions.append(f"rebuilt the full-text index from {n} chunk(s)")
+    return actions
+
+
+def _fts_disagrees(conn: sqlite3.Connection) -> bool:
+    probe = CheckReport(Path("."))
+    try:
+        conn.execute("SAVEPOINT fts_probe")
+        _check_fts_index(conn, probe)
+        conn.execute("RELEASE fts_probe")
+    except sqlite3.Error:
+        return True
+    _check_fts_rows(conn, probe)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    return bool(probe.findings) or "chunks_fts" not in tables
