@@ -297,21 +297,6 @@ class Store:
             found.update(r[0] for r in rows)
         return found
 
-    class _Snapshot:
-        def __init__(self, conn: sqlite3.Connection):
-            self.conn = conn
-
-        def __enter__(self) -> sqlite3.Connection:
-            self.conn.execute("BEGIN DEFERRED")
-            return self.conn
-
-        def __exit__(self, *exc) -> None:
-            self.conn.execute("COMMIT")
-
-    def snapshot(self) -> "Store._Snapshot":
-        """Reads inside see one committed state (WAL read transaction): no write lands half-way through them."""
-        return Store._Snapshot(self.conn)
-
     def iter_vectors(self, batch: int = 10_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All (chunk ids, vectors) in id order, in batches: what a rebuilt vector index is made of."""
         last = -1
