@@ -14,12 +14,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from indexer.errors import (
+    CollectionBusy,
     CollectionExists,
     CollectionNotFound,
     DocumentNotFound,
     EmbedderMismatch,
+    InvalidDocumentId,
     InvalidName,
     QuarryError,
+    StorageError,
 )
 from models import ModelLoadError
 from service.filters import InvalidFilter
@@ -48,7 +51,10 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (DocumentNotFound, 404, "document_not_found"),
     (CollectionExists, 409, "collection_exists"),
     (EmbedderMismatch, 409, "embedder_mismatch"),
+    (CollectionBusy, 409, "collection_busy"),
+    (StorageError, 503, "storage_unavailable"),
     (InvalidName, 422, "invalid_name"),
+    (InvalidDocumentId, 422, "invalid_document_id"),
     (InvalidFilter, 422, "invalid_filter"),
     (InvalidQuery, 422, "invalid_query"),
     (ModelLoadError, 503, "model_unavailable"),

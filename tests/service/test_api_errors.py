@@ -109,3 +109,26 @@ def test_500_has_no_trace_and_the_server_keeps_serving(client, monkeypatch):
     assert "secret" not in err["message"]
     monkeypatch.undo()
     assert client.get("/health").status_code == 200
+
+
+def test_storage_and_lock_errors_map_to_clear_statuses(settings_env, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from indexer.errors import CollectionBusy, StorageError
+    from service.api.app import create_app
+
+    with TestClient(create_app()) as client:
+        assert client.post("/v1/collections", json={"name": "busy"}).status_code in (200, 201)
+        for exc, status, kind in [
+            (CollectionBusy("collection 'busy' is busy: another writer"), 409, "collection_busy"),
+            (StorageError("the disk is full"), 503, "storage_unavailable"),
+        ]:
+            def refuse(*args, _exc=exc, **kwargs):
+                raise _exc
+
+            monkeypatch.setattr("indexer.collection.Collection.write", refuse)
+            response = client.put("/v1/collections/busy/documents/a", json={"text": "the bread"})
+            assert response.status_code == status
+            assert response.json()["error"]["type"] == kind and str(exc) in response.json()["error"]["message"]
+        bad = client.put("/v1/collections/busy/documents/a%01b", json={"text": "the bread"})
+        assert bad.status_code == 422 and bad.json()["error"]["type"] == "invalid_document_id"
