@@ -1,0 +1,35 @@
+"""Operations wiring in one call: request ids, access logs, /metrics, batch jobs and the search page.
+
+`install_operations(app, settings)` adds the middleware and routes, and wraps the app's lifespan so the
+job runner starts after the models are loaded and stops (at a batch boundary) before they are closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.api.observe import RequestObserver
+from service.api.routes import metrics as metrics_routes
+from service.metrics import Metrics
+from service.settings import Settings
+
+
+def install_operations(app: FastAPI, settings: Settings) -> None:
+    metrics = Metrics(state=lambda: getattr(app.state, "quarry", None), jobs=lambda: getattr(app.state, "jobs", None))
+    app.state.metrics = metrics
+    app.add_middleware(RequestObserver, metrics=metrics)  # added last: outermost, so it sees every answer
+    for module in (metrics_routes,):
+        app.include_router(module.router)
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[object]:
+        async with inner(app) as value:
+            app.state.quarry.search_observers.append(metrics.observe_search)
+            yield value
+
+    app.router.lifespan_context = lifespan
