@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from service.api.observe import RequestObserver
 from service.api.routes import metrics as metrics_routes
+from service.api.routes import ui
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -21,7 +22,7 @@ def install_operations(app: FastAPI, settings: Settings) -> None:
     metrics = Metrics(state=lambda: getattr(app.state, "quarry", None), jobs=lambda: getattr(app.state, "jobs", None))
     app.state.metrics = metrics
     app.add_middleware(RequestObserver, metrics=metrics)  # added last: outermost, so it sees every answer
-    for module in (metrics_routes,):
+    for module in (metrics_routes, ui):
         app.include_router(module.router)
 
     inner = app.router.lifespan_context
