@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 from service.api.observe import RequestObserver
+from service.api.routes import jobs as jobs_routes
 from service.api.routes import metrics as metrics_routes
 from service.api.routes import ui
+from service.jobs import JobManager
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -22,7 +25,7 @@ def install_operations(app: FastAPI, settings: Settings) -> None:
     metrics = Metrics(state=lambda: getattr(app.state, "quarry", None), jobs=lambda: getattr(app.state, "jobs", None))
     app.state.metrics = metrics
     app.add_middleware(RequestObserver, metrics=metrics)  # added last: outermost, so it sees every answer
-    for module in (metrics_routes, ui):
+    for module in (metrics_routes, jobs_routes, ui):
         app.include_router(module.router)
 
     inner = app.router.lifespan_context
@@ -30,7 +33,16 @@ def install_operations(app: FastAPI, settings: Settings) -> None:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[object]:
         async with inner(app) as value:
-            app.state.quarry.search_observers.append(metrics.observe_search)
-            yield value
+            state = app.state.quarry
+            state.search_observers.append(metrics.observe_search)
+            jobs = JobManager(
+                settings.data_dir, settings.job_root_paths, state.collection, state.embedder, settings.job_batch_documents
+            )
+            jobs.start()  # resumes jobs a stop interrupted
+            app.state.jobs = jobs
+            try:
+                yield value
+            finally:
+                await to_thread.run_sync(jobs.close)  # at a batch boundary, before the models close
 
     app.router.lifespan_context = lifespan
