@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,12 +36,37 @@ class IndexReport:
     chunks: int = 0  # chunks written in this run
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # file -> why it could not be loaded
 
     def summary(self) -> str:
         return (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, {self.removed} removed, "
             f"{self.skipped} skipped; {self.chunks} chunks written in {self.seconds:.1f}s"
         )
+
+
+@dataclass
+class IndexProgress:
+    """Where index_paths stands; the tqdm bar and any on_progress callback read the same numbers.
+
+    total grows while files are read (a corpus.jsonl counts as one until its records are known);
+    done counts documents committed plus files skipped or ignored.
+    """
+
+    done: int
+    total: int
+    report: IndexReport
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        """Documents per second so far."""
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate (None until something is done)."""
+        return max(self.total - self.done, 0) / self.rate if self.rate > 0 else None
 
 
 class Indexer:
@@ -93,20 +118,38 @@ class Indexer:
             report.chunks += len(p.chunks)
         return report
 
-    def index_paths(self, paths: Iterable[str | Path], prune: bool = False, progress: bool | None = None) -> IndexReport:
+    def index_paths(
+        self,
+        paths: Iterable[str | Path],
+        prune: bool = False,
+        progress: bool | None = None,
+        on_progress: Callable[[IndexProgress], None] | None = None,
+        confine: Path | None = None,
+    ) -> IndexReport:
         """Index files and folders. With prune, documents from these folders whose files are gone are removed.
 
         The job holds the collection's write lock from start to end: a second job (or an API write)
         waits for it or gets CollectionBusy, so two writers never interleave their batches.
+        on_progress is called after every committed batch (and at the start and end); an exception it
+        raises stops the run there (how batch jobs cancel), with every earlier batch kept. confine: skip
+        files whose real path is outside this folder (a symlink pointing out of an allowed root).
         """
         with self.collection.writing("a `quarry index` job"):
-            return self._index_paths(paths, prune, progress)
+            return self._index_paths(paths, prune, progress, on_progress, confine)
 
-    def _index_paths(self, paths: Iterable[str | Path], prune: bool, progress: bool | None) -> IndexReport:
+    def _index_paths(
+        self,
+        paths: Iterable[str | Path],
+        prune: bool,
+        progress: bool | None,
+        on_progress: Callable[[IndexProgress], None] | None,
+        confine: Path | None,
+    ) -> IndexReport:
         from tqdm import tqdm
 
         started = time.perf_counter()
         report = IndexReport()
+        confine = confine.resolve() if confine is not None else None
         paths = [Path(p) for p in paths]
         sources = list(discover(paths))  # raises FileNotFoundError before anything is written
         unsupported: Counter[str] = Counter()
@@ -115,36 +158,57 @@ class Indexer:
         last_save = time.monotonic()
         show = sys.stderr.isatty() if progress is None else progress
         bar = tqdm(total=len(sources), unit="doc", desc=f"indexing {self.collection.name}", disable=not show)
+        state = IndexProgress(done=0, total=len(sources), report=report, elapsed=0.0)
+
+        def advance(n: int) -> None:
+            state.done += n
+            bar.update(n)
+
+        def publish() -> None:
+            state.elapsed = time.perf_counter() - started
+            bar.total = state.total
+            bar.set_postfix(added=report.added, updated=report.updated, chunks=report.chunks, refresh=False)
+            bar.refresh()
+            if on_progress is not None:
+                on_progress(state)
 
         def flush() -> None:
             nonlocal last_save
             if pending:
                 self.upsert(pending, report)
-                bar.update(len(pending))
-                bar.set_postfix(added=report.added, updated=report.updated, chunks=report.chunks, refresh=False)
+                advance(len(pending))
                 pending.clear()
+                publish()
             if time.monotonic() - last_save > self.save_every_s:
                 self.collection.save_index()
                 last_save = time.monotonic()
 
         try:
+            publish()
             for source in sources:
                 suffix = source.path.suffix.lower()
                 if suffix not in SUPPORTED_EXTENSIONS and not source.explicit:
                     unsupported[suffix or "(none)"] += 1
-                    bar.update(1)
+                    advance(1)
                     continue
                 seen.add(source.doc_id)  # a file that fails to load now is not "gone"
+                if confine is not None and not source.path.is_relative_to(confine):
+                    report.skipped += 1
+                    report.failed[str(source.path)] = f"{source.doc_id}: links outside {confine}, skipped"
+                    report.warnings.append(report.failed[str(source.path)])
+                    advance(1)
+                    continue
                 try:
                     loaded = load_file(source.path, source.doc_id)
                 except LoadError as exc:
                     report.skipped += 1
                     report.warnings.append(str(exc))
-                    bar.update(1)
+                    report.failed[str(source.path)] = str(exc)
+                    advance(1)
                     continue
                 report.warnings.extend(loaded.warnings)
                 report.skipped += sum(1 for w in loaded.warnings if w.endswith("line skipped"))
-                bar.total += len(loaded.documents) - 1
+                state.total += len(loaded.documents) - 1
                 for doc in loaded.documents:
                     seen.add(doc.doc_id)
                     try:
@@ -158,6 +222,7 @@ class Indexer:
                     if len(pending) >= self.batch_documents:
                         flush()
             flush()
+            publish()
             if prune:
                 for root in paths:
                     if root.is_dir():

@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     query_batch_wait_ms: float = Field(2.0, ge=0, le=100, description="how long a query waits for others to share its batch")
     query_batch_size: int = Field(64, ge=1, le=4096, description="most queries embedded in one batched call")
 
+    # Operations
+    log_format: Literal["json", "text"] = Field("json", description="server logs: one JSON object per line, or text")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    job_roots: str = Field(
+        "", description="comma-separated server folders that batch indexing jobs may read; empty disables jobs"
+    )
+    job_batch_documents: int = Field(64, ge=1, le=4096, description="documents per transaction in batch jobs")
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
@@ -67,6 +75,10 @@ class Settings(BaseSettings):
         if self.chunk_overlap >= self.chunk_size // 2:
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be less than half of chunk_size ({self.chunk_size})")
         return self
+
+    @property
+    def job_root_paths(self) -> list[Path]:
+        return [Path(part.strip()).expanduser() for part in self.job_roots.split(",") if part.strip()]
 
     @property
     def reranker_enabled(self) -> bool:

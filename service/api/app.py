@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
+from service.api.operations import install_operations
 from service.api.routes import collections, documents, health, search
 from service.api.schemas import ErrorResponse
 from service.api.state import ApiState
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
+    install_operations(app, settings)  # request ids, access logs, /metrics, jobs, search page
     for module in (health, collections, documents, search):
         app.include_router(module.router)
     return app

@@ -26,6 +26,7 @@ from indexer.errors import (
 )
 from models import ModelLoadError
 from service.filters import InvalidFilter
+from service.jobs import JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
 from service.search import InvalidQuery
 
 log = logging.getLogger("quarry.api")
@@ -58,6 +59,11 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (InvalidFilter, 422, "invalid_filter"),
     (InvalidQuery, 422, "invalid_query"),
     (ModelLoadError, 503, "model_unavailable"),
+    (JobNotFound, 404, "job_not_found"),
+    (JobFinished, 409, "job_finished"),
+    (JobsDisabled, 403, "jobs_disabled"),
+    (PathNotAllowed, 403, "path_not_allowed"),
+    (JobPathNotFound, 422, "path_not_found"),
     (QuarryError, 500, "collection_error"),
 ]
 

@@ -222,3 +222,48 @@ class SearchResponse(BaseModel):
 class BatchSearchResponse(BaseModel):
     results: list[SearchResponse]
     timings_ms: dict[str, float]
+
+
+# jobs ------------------------------------------------------------------------------------------
+class JobCreate(_Strict):
+    path: str = Field(
+        min_length=1, description="absolute folder or file on the server, under one of QUARRY_JOB_ROOTS",
+        examples=["/srv/docs/handbook"],
+    )  # fmt: skip
+
+
+class JobProgress(BaseModel):
+    documents_done: int = Field(description="documents committed plus files skipped")
+    documents_total: int = Field(description="documents found so far (a corpus.jsonl counts once until read)")
+    chunks: int
+    added: int
+    updated: int
+    unchanged: int = Field(description="same content hash as stored (after a resume: written before the restart)")
+    skipped: int
+    elapsed_s: float
+    rate_docs_per_s: float
+    eta_s: float | None
+
+
+class JobError(BaseModel):
+    file: str
+    message: str
+
+
+class JobInfo(BaseModel):
+    id: str
+    collection: str
+    path: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    runs: int = Field(description="times it started; 2 or more means it resumed after a restart")
+    cancel_requested: bool
+    message: str
+    progress: JobProgress
+    errors: list[JobError] = Field(description="files that could not be indexed, and why")
+
+
+class JobList(BaseModel):
+    jobs: list[JobInfo]

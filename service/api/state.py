@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,6 +35,7 @@ class ApiState:
         self.embedder = GuardedEmbedder(self.runtime.embedder)
         reranker = self.runtime.reranker()
         self.reranker = GuardedReranker(reranker) if reranker is not None else None
+        self.search_observers: list[Callable[[dict[str, float]], None]] = []  # e.g. metrics, per stage timings
         mode = settings.query_batching
         if mode == "on" or (mode == "auto" and self.runtime.embedder.choice.is_cuda):
             self.embedder.enable_batching(settings.query_batch_size, settings.query_batch_wait_ms)
@@ -187,6 +189,8 @@ class ApiState:
             group_by_document=options.group_by_document,
             query_vector=query_vector,
         )
+        for observe in self.search_observers:
+            observe(result.timings_ms)
         return _response(result)
 
     def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:

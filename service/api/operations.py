@@ -1,0 +1,48 @@
+"""Operations wiring in one call: request ids, access logs, /metrics, batch jobs and the search page.
+
+`install_operations(app, settings)` adds the middleware and routes, and wraps the app's lifespan so the
+job runner starts after the models are loaded and stops (at a batch boundary) before they are closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio import to_thread
+from fastapi import FastAPI
+
+from service.api.observe import RequestObserver
+from service.api.routes import jobs as jobs_routes
+from service.api.routes import metrics as metrics_routes
+from service.api.routes import ui
+from service.jobs import JobManager
+from service.metrics import Metrics
+from service.settings import Settings
+
+
+def install_operations(app: FastAPI, settings: Settings) -> None:
+    metrics = Metrics(state=lambda: getattr(app.state, "quarry", None), jobs=lambda: getattr(app.state, "jobs", None))
+    app.state.metrics = metrics
+    app.add_middleware(RequestObserver, metrics=metrics)  # added last: outermost, so it sees every answer
+    for module in (metrics_routes, jobs_routes, ui):
+        app.include_router(module.router)
+
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[object]:
+        async with inner(app) as value:
+            state = app.state.quarry
+            state.search_observers.append(metrics.observe_search)
+            jobs = JobManager(
+                settings.data_dir, settings.job_root_paths, state.collection, state.embedder, settings.job_batch_documents
+            )
+            jobs.start()  # resumes jobs a stop interrupted
+            app.state.jobs = jobs
+            try:
+                yield value
+            finally:
+                await to_thread.run_sync(jobs.close)  # at a batch boundary, before the models close
+
+    app.router.lifespan_context = lifespan

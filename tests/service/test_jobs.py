@@ -1,0 +1,177 @@
+"""Batch indexing jobs over REST: progress, path rules, cancel, and resume after a restart (real lifespan)."""
+
+import os
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from indexer.pipeline import Indexer
+from service.api import create_app
+
+N_DOCS = 40
+TOPICS = ["bicycle tires", "sourdough bread", "green tea", "planets", "git branches", "house plants", "first aid", "coffee"]
+
+
+def write_docs(folder, n=N_DOCS):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"note{i:03d}.txt").write_text(f"Note {i} about {TOPICS[i % len(TOPICS)]}: item number {i}.\n")
+    return folder
+
+
+@pytest.fixture
+def roots(settings_env, tmp_path, monkeypatch):
+    root = tmp_path / "roots"
+    write_docs(root / "notes")
+    monkeypatch.setenv("QUARRY_JOB_ROOTS", f"{root},{tmp_path / 'other-root'}")
+    monkeypatch.setenv("QUARRY_JOB_BATCH_DOCUMENTS", "4")
+    return root
+
+
+@pytest.fixture
+def slow_batches(monkeypatch):
+    """Each committed batch takes 50 ms more, so a test can act while a job is mid-way."""
+    real = Indexer.upsert
+
+    def slow(self, documents, report=None):
+        time.sleep(0.05)
+        return real(self, documents, report)
+
+    monkeypatch.setattr(Indexer, "upsert", slow)
+
+
+def start(client, name="kb"):
+    if client.get(f"/v1/collections/{name}").status_code == 404:
+        assert client.post("/v1/collections", json={"name": name}).status_code == 201
+
+
+def wait_for(client, job_id, until, name="kb", timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/collections/{name}/jobs/{job_id}").json()
+        if until(job):
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job did not get there in {timeout}s: {job}")
+
+
+def test_job_indexes_a_folder_and_reports_progress(roots):
+    (roots / "notes" / "blob.txt").write_bytes(b"\x00\x01binary")
+    with TestClient(create_app()) as client:
+        start(client)
+        created = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")})
+        assert created.status_code == 202, created.text
+        job = created.json()
+        assert job["state"] in ("queued", "running") and job["path"] == str((roots / "notes").resolve())
+        done = wait_for(client, job["id"], lambda j: j["state"] not in ("queued", "running"))
+        assert done["state"] == "succeeded", done
+        p = done["progress"]
+        assert (p["documents_done"], p["documents_total"], p["added"], p["skipped"]) == (N_DOCS + 1, N_DOCS + 1, N_DOCS, 1)
+        assert p["chunks"] == N_DOCS and p["rate_docs_per_s"] > 0 and p["eta_s"] == 0
+        assert done["runs"] == 1 and done["finished_at"] >= done["started_at"]
+        [error] = done["errors"]
+        assert error["file"].endswith("blob.txt") and "binary" in error["message"]
+        assert client.get("/v1/collections/kb").json()["documents"] == N_DOCS
+        assert [j["id"] for j in client.get("/v1/collections/kb/jobs").json()["jobs"]] == [job["id"]]
+        hits = client.post("/v1/collections/kb/search", json={"query": "item number 7", "mode": "lexical"}).json()["hits"]
+        assert hits[0]["doc_id"] == "notes/note007.txt"
+        metrics = client.get("/metrics").text
+        assert 'quarry_jobs{state="succeeded"} 1.0' in metrics
+
+
+def test_path_rules(roots, tmp_path):
+    outside = write_docs(tmp_path / "outside", 2)
+    os.symlink(outside, roots / "escape")  # a folder link leading out of the root
+    os.symlink(outside / "note000.txt", roots / "notes" / "leak.txt")  # a file link inside an allowed folder
+    with TestClient(create_app()) as client:
+        start(client)
+
+        def post(path, name="kb"):
+            return client.post(f"/v1/collections/{name}/jobs", json={"path": path})
+
+        for path in (str(outside), str(roots / "escape"), str(roots / ".." / "outside"), "/etc"):
+            r = post(path)
+            assert (r.status_code, r.json()["error"]["type"]) == (403, "path_not_allowed"), path
+            assert "QUARRY_JOB_ROOTS" in r.json()["error"]["message"]
+        r = post("notes")
+        assert r.status_code == 403 and "relative" in r.json()["error"]["message"]
+        r = post(str(roots / "missing"))
+        assert (r.status_code, r.json()["error"]["type"]) == (422, "path_not_found")
+        assert post(str(roots / "notes"), name="nope").status_code == 404
+        assert client.get("/v1/collections/kb/jobs/nope").status_code == 404
+        assert client.post("/v1/collections/kb/jobs", json={}).status_code == 422
+
+        job = post(str(roots / "notes")).json()
+        done = wait_for(client, job["id"], lambda j: j["state"] == "succeeded")
+        assert done["progress"]["added"] == N_DOCS  # the linked file was not read
+        [(file, message)] = [(e["file"], e["message"]) for e in done["errors"]]
+        assert file == str(outside / "note000.txt") and "outside" in message
+
+
+def test_jobs_are_disabled_without_roots(settings_env, tmp_path):
+    with TestClient(create_app()) as client:
+        start(client)
+        r = client.post("/v1/collections/kb/jobs", json={"path": str(tmp_path)})
+        assert (r.status_code, r.json()["error"]["type"]) == (403, "jobs_disabled")
+        assert "QUARRY_JOB_ROOTS" in r.json()["error"]["message"]
+
+
+def test_cancel_running_and_queued_jobs(roots, slow_batches):
+    with TestClient(create_app()) as client:
+        start(client)
+        running = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
+        queued = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
+        wait_for(client, running["id"], lambda j: j["progress"]["documents_done"] >= 4)
+        # queued behind the first: cancelled at once
+        r = client.post(f"/v1/collections/kb/jobs/{queued['id']}/cancel")
+        assert r.status_code == 200 and r.json()["state"] == "cancelled"
+        # running: stops after the batch in flight, keeping what it committed
+        assert client.delete(f"/v1/collections/kb/jobs/{running['id']}").json()["cancel_requested"] is True
+        stopped = wait_for(client, running["id"], lambda j: j["state"] == "cancelled")
+        done = stopped["progress"]["documents_done"]
+        assert 4 <= done < N_DOCS and "cancelled after" in stopped["message"]
+        assert client.get("/v1/collections/kb").json()["documents"] == done
+        again = client.delete(f"/v1/collections/kb/jobs/{running['id']}")
+        assert (again.status_code, again.json()["error"]["type"]) == (409, "job_finished")
+
+
+def test_a_job_interrupted_by_a_restart_resumes_and_completes(roots, slow_batches, settings_env):
+    with TestClient(create_app()) as client:
+        start(client)
+        job = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
+        wait_for(client, job["id"], lambda j: j["progress"]["documents_done"] >= 8)
+    # the lifespan exited mid-job: the job stopped at a batch boundary and was left queued on disk
+    from service.jobs import JobStore
+
+    store = JobStore(settings_env / "jobs.sqlite")
+    [stored] = store.load()
+    store.close()
+    assert stored.state == "queued" and "resumes" in stored.message
+    assert 8 <= stored.documents_done < N_DOCS
+
+    with TestClient(create_app()) as client:
+        done = wait_for(client, job["id"], lambda j: j["state"] == "succeeded")
+        p = done["progress"]
+        assert done["runs"] == 2
+        assert (p["documents_done"], p["documents_total"]) == (N_DOCS, N_DOCS)
+        assert p["added"] + p["unchanged"] == N_DOCS and p["unchanged"] >= stored.documents_done
+        info = client.get("/v1/collections/kb").json()
+        assert (info["documents"], info["chunks"]) == (N_DOCS, N_DOCS)  # nothing duplicated
+
+
+def test_cli_bar_and_callback_show_the_same_numbers(settings_env, tmp_path, capsys):
+    from service.runtime import Runtime
+    from service.settings import load_settings
+
+    folder = write_docs(tmp_path / "docs", 10)
+    runtime = Runtime(load_settings())
+    indexer = runtime.indexer(runtime.create_collection("c"))
+    indexer.batch_documents = 3
+    seen = []
+    indexer.index_paths([folder], progress=True, on_progress=lambda p: seen.append((p.done, p.total, p.report.chunks)))
+    runtime.close()
+    assert seen[0] == (0, 10, 0) and seen[-1] == (10, 10, 10)
+    assert [done for done, _, _ in seen] == [0, 3, 6, 9, 10, 10]
+    bar = capsys.readouterr().err
+    assert "10/10" in bar and "chunks=10" in bar

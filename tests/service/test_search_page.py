@@ -1,0 +1,128 @@
+"""The search page at "/", driven in a real headless Chromium against a real uvicorn server and MiniLM.
+
+Needs Debian's chromium (apt-get install chromium; .ci/run installs it) and the playwright package (dev extra).
+Missing either is a failure that says how to fix it, never a skip. TEST_SCREENSHOT_DIR (not QUARRY_*: conftest clears those): also save the
+screenshot there for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.corpus_factory import write_mixed_corpus
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def chromium_path() -> str:
+    found = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail("chromium not found: install it (apt-get install -y chromium) or set CHROMIUM_PATH to its path")
+    return found
+
+
+def sync_playwright():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the playwright package is missing: pip install -e '.[dev]' (do not run `playwright install`)")
+    return sync_playwright
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, minilm):
+    """A real uvicorn on 127.0.0.1 with a small corpus indexed by MiniLM; stopped (bounded) after the test."""
+    import uvicorn
+
+    from models import DEFAULT_EMBEDDER
+    from service.api import create_app
+    from service.runtime import Runtime
+    from service.settings import load_settings
+
+    corpus = write_mixed_corpus(tmp_path / "corpus")
+    (corpus / "markup.txt").write_text('Tire <b>pressure</b> notes <img src=x onerror="window.pwned=1"> for a road bike.\n')
+    settings = load_settings(data_dir=tmp_path / "data", embedder=DEFAULT_EMBEDDER, reranker="none", device="cpu")
+    runtime = Runtime(settings)
+    runtime.indexer(runtime.create_collection("docs")).index_paths([corpus], progress=False)
+    runtime.close()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail("uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=15)
+
+
+def test_search_page_finds_highlights_and_sends_the_key(server, tmp_path):
+    executable = chromium_path()
+    with sync_playwright()() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True, timeout=20_000)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_default_timeout(15_000)
+            sent: list[dict] = []
+            page.on("request", lambda r: sent.append({"url": r.url, "auth": r.headers.get("authorization")}))
+            page.goto(server + "/")
+            page.wait_for_selector("#collection option[value=docs]", state="attached")
+            page.fill("#api-key", "test-key-123")
+            page.dispatch_event("#api-key", "change")
+            assert page.evaluate("localStorage.getItem('quarry.apiKey')") == "test-key-123"
+            page.fill("#query", "how do I repair a punctured bicycle tire")
+            page.press("#query", "Enter")
+            page.wait_for_selector("#results li.hit")
+
+            first = page.locator("#results li.hit").first
+            assert first.get_attribute("data-doc-id") == "corpus/bikes.html"
+            assert "Fixing a flat tire" in first.locator(".title").inner_text()
+            marks = [m.lower() for m in first.locator("mark").all_inner_texts()]
+            assert "tire" in marks and "bicycle" in marks
+            # short words mark whole words only: "do" must not light up "sourdough" or "window"
+            assert page.locator("#results li.hit[data-doc-id='corpus/bread.md'] mark").count() == 0
+            status = page.inner_text("#status")
+            assert "hybrid" in status and "total" in status and "ms" in status and "not reranked" in status
+            assert first.locator(".score").inner_text().startswith("score ")
+
+            # document text is shown as text, never run as HTML
+            markup = page.locator("#results li.hit[data-doc-id='corpus/markup.txt']")
+            assert markup.count() == 1
+            assert "<b>pressure</b>" in markup.locator(".text").inner_text()
+            assert markup.locator("mark").all_inner_texts() == ["Tire"]
+            assert markup.locator(".text b, .text img").count() == 0
+            assert page.evaluate("window.pwned === undefined")
+
+            search_calls = [r for r in sent if r["url"].endswith("/v1/collections/docs/search")]
+            assert search_calls and search_calls[-1]["auth"] == "Bearer test-key-123"
+
+            shot = tmp_path / "search-page.png"
+            page.screenshot(path=str(shot), full_page=True)
+            assert shot.stat().st_size > 10_000
+            if os.environ.get("TEST_SCREENSHOT_DIR"):
+                target = Path(os.environ["TEST_SCREENSHOT_DIR"])
+                target.mkdir(parents=True, exist_ok=True)
+                shutil.copy(shot, target / "search-page.png")
+        finally:
+            browser.close()
