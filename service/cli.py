@@ -10,7 +10,7 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service import serve_cli
+from service import mcp_cli, serve_cli
 from service.search import MODES, InvalidQuery, search
 from service.settings import SettingsError, load_settings
 
@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
     serve_cli.register(sub)
+    mcp_cli.register(sub)
     return parser
 
 

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     query_batch_wait_ms: float = Field(2.0, ge=0, le=100, description="how long a query waits for others to share its batch")
     query_batch_size: int = Field(64, ge=1, le=4096, description="most queries embedded in one batched call")
 
+    # chat frontends: RAG context and MCP (issue 7)
+    context_score_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs to enter a RAG context block"
+    )
+    mcp_enabled: bool = Field(True, description="serve the MCP endpoint at /mcp (streamable HTTP)")
+
     @field_validator("device")
     @classmethod
     def _device(cls, value: str) -> str:
