@@ -181,21 +181,10 @@ class QuarryMCP:
         return f"deleted {args.doc_id} from {args.collection}", {"deleted": args.doc_id, "collection": args.collection}
 
     # transports ----------------------------------------------------------------------------------
-    def http_app(self):
+    def http_app(self) -> "_AuthenticatedMCP":
         """The ASGI app to route at /mcp; run `http_lifespan()` around the server's lifetime."""
         self._manager = StreamableHTTPSessionManager(app=self.server)
-
-        async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] == "http":
-                try:
-                    principal = authenticate(Request(scope)).ensure("read")
-                except ApiError as exc:
-                    await error_response(exc.status, exc.type, exc.message, path=scope["path"])(scope, receive, send)
-                    return
-                scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
-            await self._manager.handle_request(scope, receive, send)
-
-        return app
+        return _AuthenticatedMCP(self._manager)
 
     def http_lifespan(self):
         if self._manager is None:
@@ -207,6 +196,24 @@ class QuarryMCP:
 
         async with stdio_server() as (read_stream, write_stream):
             await self.server.run(read_stream, write_stream, self.server.create_initialization_options())
+
+
+class _AuthenticatedMCP:
+    """ASGI: authenticate with the service's keys, leave the principal in the scope, hand over to the SDK.
+    (A class, not a function, so Starlette routes every method to it as a raw ASGI app.)"""
+
+    def __init__(self, manager: StreamableHTTPSessionManager):
+        self.manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            try:
+                principal = authenticate(Request(scope)).ensure("read")
+            except ApiError as exc:
+                await error_response(exc.status, exc.type, exc.message, path=scope["path"])(scope, receive, send)
+                return
+            scope.setdefault("state", {})[PRINCIPAL_KEY] = principal
+        await self.manager.handle_request(scope, receive, send)
 
 
 def _error(message: str) -> types.CallToolResult:
