@@ -10,8 +10,7 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service import serve_cli
-from service import check_cli
+from service import check_cli, mcp_cli, serve_cli
 from service.search import MODES, InvalidQuery, search
 from service.settings import SettingsError, load_settings
 
@@ -144,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_collections)
     serve_cli.register(sub)
     check_cli.register(sub)
+    mcp_cli.register(sub)
     return parser
 
 

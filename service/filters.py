@@ -1,7 +1,7 @@
 """Metadata filters: a small JSON language, validated, compiled to a parameterized SQLite condition.
 
     {"lang": "en"}                                  equality (a bare value means eq)
-    {"tag": {"in": ["howto", "faq"]}}               membership
+    {"tag": {"in": ["howto", "faq"]}}               membership ("nin": not in; a missing field is not in)
     {"year": {"gte": 2020, "lt": 2024}}             numeric ranges (several operators on one field: and)
     {"published": {"gte": "2024-01-01"}}            ISO date/datetime ranges (compared as ISO text)
     {"or": [{"lang": "en"}, {"lang": "de"}], "draft": {"ne": true}}
@@ -18,7 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-OPERATORS = ("eq", "ne", "in", "gt", "gte", "lt", "lte")
+OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte")
+OPENAI_COMPARISONS = OPERATORS
 RANGE_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 COMBINATORS = ("and", "or")
 MAX_DEPTH = 8
@@ -111,7 +112,7 @@ def _check_operand(op: str, operand: Any, where: str) -> Any:
         if not _is_scalar(operand):
             raise InvalidFilter(f"{where}: expected a string, number, boolean or null")
         return operand
-    if op == "in":
+    if op in ("in", "nin"):
         if not isinstance(operand, list) or not operand or not all(_is_scalar(v) and v is not None for v in operand):
             raise InvalidFilter(f"{where}: expected a non-empty list of strings, numbers or booleans")
         if len(operand) > MAX_IN_VALUES:
@@ -155,14 +156,37 @@ def _compile(node: Node, params: list) -> str:
     if node.op == "ne":  # documents without the field count as "not equal"
         params.extend([path, node.value])
         return f"{value_sql} IS NOT ?"
-    if node.op == "in":
-        params.append(path)
-        params.extend(node.value)
-        return f"{value_sql} IN ({','.join('?' * len(node.value))})"
+    if node.op in ("in", "nin"):
+        test = f"{value_sql} IN ({','.join('?' * len(node.value))})"
+        if node.op == "nin":  # like ne: documents without the field count as "not in"
+            params.extend([path, path, *node.value])
+            return f"({value_sql} IS NULL OR NOT {test})"
+        params.extend([path, *node.value])
+        return test
     # ranges: compare only values of the operand's kind (SQLite orders all text above all numbers)
     kinds = "('text')" if isinstance(node.value, str) else "('integer','real')"
     params.extend([path, path, node.value])
     return f"(json_type(d.metadata, ?) IN {kinds} AND {value_sql} {RANGE_OPS[node.op]} ?)"
+
+
+def from_openai_filter(spec: Any, where: str = "filters") -> dict:
+    """OpenAI's filter shape -> ours. Comparison: {"type": "eq", "key": "lang", "value": "en"};
+    compound: {"type": "and"|"or", "filters": [...]}. Raises InvalidFilter."""
+    if not isinstance(spec, dict):
+        raise InvalidFilter(f"{where}: expected an object with a 'type'")
+    kind = spec.get("type")
+    if kind in COMBINATORS:
+        children = spec.get("filters")
+        if not isinstance(children, list) or not children:
+            raise InvalidFilter(f"{where}.filters: a compound filter needs a non-empty list of filters")
+        return {kind: [from_openai_filter(child, f"{where}.filters[{i}]") for i, child in enumerate(children)]}
+    if kind in OPENAI_COMPARISONS:
+        if not isinstance(spec.get("key"), str) or "value" not in spec:
+            raise InvalidFilter(f"{where}: a comparison filter needs 'key' (a string) and 'value'")
+        return {spec["key"]: {kind: spec["value"]}}
+    raise InvalidFilter(
+        f"{where}.type: {kind!r} is not a filter type: use {', '.join(OPENAI_COMPARISONS)} (comparison) or and, or (compound)"
+    )
 
 
 def compile_filter(spec: Any) -> SqlFilter | None:

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         "", description="comma-separated server folders that batch indexing jobs may read; empty disables jobs"
     )
     job_batch_documents: int = Field(64, ge=1, le=4096, description="documents per transaction in batch jobs")
+    # chat frontends: RAG context and MCP (issue 7)
+    context_score_threshold: float = Field(
+        0.3, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs to enter a RAG context block"
+    )
+    mcp_enabled: bool = Field(True, description="serve the MCP endpoint at /mcp (streamable HTTP)")
 
     @field_validator("device")
     @classmethod

@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 
 from anyio import to_thread
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.operations import install_operations
-from service.api.routes import collections, documents, health, search
+from service.api.routes import collections, context, documents, health, openai_compat, rerank, search
 from service.api.schemas import ErrorResponse
 from service.api.state import ApiState
 from service.settings import Settings, load_settings
@@ -24,13 +25,22 @@ Every error is `{"error": {"type", "message"}}` with a message that says what to
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Settings are read and checked now (fail fast); models load when the app starts (lifespan)."""
     settings = settings or load_settings()
+    mcp = None
+    if settings.mcp_enabled:
+        from service.mcp_server import QuarryMCP
+
+        mcp = QuarryMCP(lambda: app.state.quarry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await to_thread.run_sync(ApiState, settings)  # model loading must not block the event loop
         app.state.quarry = state
         try:
-            yield
+            if mcp is None:
+                yield
+            else:
+                async with mcp.http_lifespan():
+                    yield
         finally:
             await to_thread.run_sync(state.close)
 
@@ -48,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_operations(app, settings)  # request ids, access logs, /metrics, jobs, search page
-    for module in (health, collections, documents, search):
+    for module in (health, collections, documents, search, context, openai_compat, rerank):
         app.include_router(module.router)
+    if mcp is not None:  # a plain route (not a mount): clients POST to /mcp, with no redirect to /mcp/
+        app.router.routes.append(Route("/mcp", endpoint=mcp.http_app(), include_in_schema=False))
     return app

@@ -1,7 +1,11 @@
-"""Every error the API returns, in one place and one shape: {"error": {"type", "message"}}.
+"""Every error the API returns, in one place: {"error": {"type", "message"}}.
 
 Library exceptions map to HTTP statuses here; routes just let them rise. Messages say what was wrong
 and how to fix it; no stack trace reaches a client (the server log keeps it for 500s).
+
+Routes that speak another service's wire format answer errors in that service's shape, chosen here by
+path prefix: OpenAI's {"error": {"message", "type", "param", "code"}} (bad fields are 400, not 422) and
+Cohere's {"message"} for /v1/rerank. Clients' SDKs parse those shapes into their own exceptions.
 """
 
 from __future__ import annotations
@@ -35,11 +39,12 @@ log = logging.getLogger("quarry.api")
 class ApiError(Exception):
     """An error raised by the API layer itself (limits, bad combinations of fields)."""
 
-    def __init__(self, status: int, type_: str, message: str):
+    def __init__(self, status: int, type_: str, message: str, param: str | None = None):
         super().__init__(message)
         self.status = status
         self.type = type_
         self.message = message
+        self.param = param  # the request field at fault, when there is one
 
 
 def payload_too_large(message: str) -> ApiError:
@@ -70,10 +75,38 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
 _HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
 
 
-def error_response(status: int, type_: str, message: str, details: list | None = None) -> JSONResponse:
+OPENAI_PREFIXES = ("/v1/embeddings", "/v1/vector_stores", "/v1/models")
+COHERE_PREFIXES = ("/v1/rerank",)
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == p or path.startswith(p + "/") for p in prefixes)
+
+
+def error_response(
+    status: int, type_: str, message: str, details: list | None = None, path: str = ""
+) -> JSONResponse:
+    """The error body for a request to `path`, in the shape its clients expect."""
+    if _under(path, OPENAI_PREFIXES):
+        return _openai_error(status, type_, message, details)
+    if _under(path, COHERE_PREFIXES):
+        return JSONResponse({"message": message}, status_code=400 if status == 422 else status)
     body: dict = {"type": type_, "message": message}
     if details:
         body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _openai_error(status: int, type_: str, message: str, details: list | None) -> JSONResponse:
+    status = 400 if status == 422 else status  # OpenAI answers invalid fields with 400
+    if status >= 500:
+        kind, code = "server_error", None if type_ == "internal_error" else type_
+    else:
+        kind, code = "invalid_request_error", type_
+    if status == 401:
+        code = "invalid_api_key"
+    param = details[0]["field"] if details and details[0].get("field") not in (None, "body") else None
+    body = {"message": message, "type": kind, "param": param, "code": code}
     return JSONResponse({"error": body}, status_code=status)
 
 
@@ -82,12 +115,13 @@ def _library_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, cls):
             if status >= 500:
                 log.error("%s %s failed: %s", request.method, request.url.path, exc)
-            return error_response(status, type_, str(exc))
+            return error_response(status, type_, str(exc), path=request.url.path)
     return _unexpected(request, exc)
 
 
 def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.type, exc.message)
+    details = [{"field": exc.param, "message": exc.message}] if exc.param else None
+    return error_response(exc.status, exc.type, exc.message, details, path=request.url.path)
 
 
 def _where(loc: tuple) -> str:
@@ -101,7 +135,8 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
         message = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
         details.append({"field": _where(tuple(err.get("loc", ()))), "message": message})
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details) or "invalid request"
-    return error_response(422, "invalid_request", f"{summary} (see /docs for the request schema)", details)
+    message = f"{summary} (see /docs for the request schema)"
+    return error_response(422, "invalid_request", message, details, path=request.url.path)
 
 
 def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -112,12 +147,13 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = f"method {request.method} is not allowed on {request.url.path}; see /docs"
     elif exc.status_code == 400 and "parsing the body" in message:
         message = "the request body is not valid JSON; send Content-Type: application/json with a JSON object"
-    return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "http_error"), message)
+    return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "http_error"), message, path=request.url.path)
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal server error; the server log has the details")
+    message = "internal server error; the server log has the details"
+    return error_response(500, "internal_error", message, path=request.url.path)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -54,5 +54,6 @@ class BodySizeLimit:
             "payload_too_large",
             f"request body is {size}; the limit is {self.max_bytes} bytes"
             " (QUARRY_MAX_BODY_BYTES): send fewer or smaller documents per request",
+            path=scope.get("path", ""),
         )
         await response(scope, receive, send)

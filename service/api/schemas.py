@@ -12,7 +12,7 @@ Mode = Literal["hybrid", "dense", "lexical"]
 
 FILTER_HELP = (
     'metadata filter, e.g. {"lang": "en", "year": {"gte": 2020}, "tag": {"in": ["faq", "howto"]}, '
-    '"or": [{...}, {...}]}; operators: eq, ne, in, gt, gte, lt, lte (ranges on numbers or ISO dates)'
+    '"or": [{...}, {...}]}; operators: eq, ne, in, nin, gt, gte, lt, lte (ranges on numbers or ISO dates)'
 )
 
 

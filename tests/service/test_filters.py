@@ -74,3 +74,19 @@ def test_values_are_bound_never_interpolated():
 def test_invalid_filters_say_what_to_fix(spec, phrase):
     with pytest.raises(InvalidFilter, match=phrase.replace("(", r"\(").replace(")", r"\)")):
         compile_filter(spec)
+
+
+def test_nin_counts_missing_fields_as_not_in():
+    assert matching({"lang": {"nin": ["de", "fr"]}}) == [0, 2, 3]
+
+
+def test_openai_filters_translate():
+    from service.filters import from_openai_filter
+
+    spec = {"type": "or", "filters": [{"type": "eq", "key": "lang", "value": "de"},
+                                      {"type": "and", "filters": [{"type": "gte", "key": "year", "value": 2020},
+                                                                  {"type": "eq", "key": "author.name", "value": "Ann"}]}]}  # fmt: skip
+    assert matching(from_openai_filter(spec)) == [0, 1]
+    for bad in ({"type": "like", "key": "a", "value": 1}, {"type": "and", "filters": []}, {"type": "eq", "value": 1}, []):
+        with pytest.raises(InvalidFilter):
+            from_openai_filter(bad)

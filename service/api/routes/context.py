@@ -1,0 +1,33 @@
+"""RAG context: a numbered, cited context block within a token budget, or an explicit "nothing relevant"."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from service.api.auth import Principal, require
+from service.api.compat_schemas import ContextRequest, ContextResponse
+from service.api.deps import CollectionDep, StateDep
+from service.context import TokenCounter, build_context
+from service.relevance import relevant_search
+
+router = APIRouter(prefix="/v1/collections/{name}", tags=["context"])
+
+
+@router.post("/context", response_model=ContextResponse)
+def context(
+    body: ContextRequest, collection: CollectionDep, state: StateDep, _: Annotated[Principal, Depends(require("read"))]
+) -> ContextResponse:
+    """Paste `context` into the prompt and cite [n]; when `no_relevant_context` is true, say you don't know."""
+    threshold = state.settings.context_score_threshold if body.score_threshold is None else body.score_threshold
+    result = relevant_search(
+        collection, state.embedder, body.query, top_k=body.top_k,
+        reranker=state.reranker if body.rerank else None, rerank=body.rerank,
+        mode=body.mode or state.settings.search_mode, candidates=state.settings.candidates,
+        filter=body.filter, score_threshold=threshold,
+    )  # fmt: skip
+    block = build_context(result.hits, TokenCounter(state.embedder.tokenizer), body.max_tokens)
+    return ContextResponse(
+        query=result.query, context=block.context, citations=[vars(c) for c in block.citations],
+        no_relevant_context=block.no_relevant_context, tokens=block.tokens, max_tokens=body.max_tokens,
+        score_threshold=threshold, score_kind=result.score_kind, reranked=result.reranked,
+    )  # fmt: skip
