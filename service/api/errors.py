@@ -31,11 +31,12 @@ log = logging.getLogger("quarry.api")
 class ApiError(Exception):
     """An error raised by the API layer itself (limits, bad combinations of fields)."""
 
-    def __init__(self, status: int, type_: str, message: str):
+    def __init__(self, status: int, type_: str, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.type = type_
         self.message = message
+        self.headers = headers  # e.g. WWW-Authenticate on 401, Retry-After on 429
 
 
 def payload_too_large(message: str) -> ApiError:
@@ -58,11 +59,13 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
 _HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
 
 
-def error_response(status: int, type_: str, message: str, details: list | None = None) -> JSONResponse:
+def error_response(
+    status: int, type_: str, message: str, details: list | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     body: dict = {"type": type_, "message": message}
     if details:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def _library_error(request: Request, exc: Exception) -> JSONResponse:
@@ -75,7 +78,7 @@ def _library_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return error_response(exc.status, exc.type, exc.message)
+    return error_response(exc.status, exc.type, exc.message, headers=exc.headers)
 
 
 def _where(loc: tuple) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -48,11 +49,11 @@ class ApiState:
         self.runtime.close()  # saves every open collection's vector index
 
     # health --------------------------------------------------------------------------------------
-    def health(self) -> schemas.HealthResponse:
+    def health(self, visible: Callable[[str], bool] = lambda name: True) -> schemas.HealthResponse:
         status = self.runtime.reranker_status
         embedder = self.runtime.embedder
         collections = []
-        for name in self.runtime.catalog.names():
+        for name in filter(visible, self.runtime.catalog.names()):
             try:
                 counts = self.runtime.open_collection(name).counts()
             except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
@@ -83,8 +84,8 @@ class ApiState:
             chunk_overlap=m.chunk_overlap, index_type=m.index_type, created_at=m.created_at, **collection.counts(),
         )  # fmt: skip
 
-    def list_collections(self) -> list[schemas.CollectionInfo]:
-        return [self.collection_info(self.collection(name)) for name in self.runtime.catalog.names()]
+    def list_collections(self, visible: Callable[[str], bool] = lambda name: True) -> list[schemas.CollectionInfo]:
+        return [self.collection_info(self.collection(name)) for name in filter(visible, self.runtime.catalog.names())]
 
     def create_collection(self, body: schemas.CollectionCreate) -> Collection:
         manifest = Manifest(

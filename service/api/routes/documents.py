@@ -1,7 +1,8 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from service.api.auth import require
 from service.api.deps import CollectionDep, StateDep
 from service.api.schemas import (
     BatchWritten,
@@ -17,13 +18,17 @@ from service.api.schemas import (
 router = APIRouter(prefix="/v1/collections/{name}/documents", tags=["documents"])
 
 
-@router.post("", response_model=BatchWritten)
+READ = [Depends(require("read"))]
+WRITE = [Depends(require("write"))]
+
+
+@router.post("", response_model=BatchWritten, dependencies=WRITE)
 def upsert_documents(body: DocumentBatch, collection: CollectionDep, state: StateDep) -> BatchWritten:
     """Upsert many documents in one transaction; searchable when this returns."""
     return state.upsert(collection, body.documents)
 
 
-@router.get("", response_model=DocumentList)
+@router.get("", response_model=DocumentList, dependencies=READ)
 def list_documents(
     collection: CollectionDep,
     state: StateDep,
@@ -34,19 +39,19 @@ def list_documents(
 
 
 # {doc_id:path}: ids derived from files contain slashes, e.g. corpus/guide.md
-@router.put("/{doc_id:path}", response_model=DocumentWritten)
+@router.put("/{doc_id:path}", response_model=DocumentWritten, dependencies=WRITE)
 def upsert_document(doc_id: str, body: DocumentBody, collection: CollectionDep, state: StateDep) -> DocumentWritten:
     """Insert or replace one document: chunked and embedded before the response, which says how many chunks."""
     document = DocumentIn(doc_id=doc_id, **body.model_dump())
     return state.upsert(collection, [document]).documents[0]
 
 
-@router.get("/{doc_id:path}", response_model=DocumentOut)
+@router.get("/{doc_id:path}", response_model=DocumentOut, dependencies=READ)
 def get_document(doc_id: str, collection: CollectionDep, state: StateDep) -> DocumentOut:
     return state.get_document(collection, doc_id)
 
 
-@router.delete("/{doc_id:path}", response_model=Deleted)
+@router.delete("/{doc_id:path}", response_model=Deleted, dependencies=WRITE)
 def delete_document(doc_id: str, collection: CollectionDep, state: StateDep) -> Deleted:
     state.delete_document(collection, doc_id)
     return Deleted(deleted=doc_id, collection=collection.name)
