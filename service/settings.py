@@ -113,9 +113,10 @@ class Settings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(0, ge=0, description="requests per minute per key (or client IP); 0 = off")
     rate_limit_burst: int = Field(0, ge=0, description="requests allowed at once; 0 = rate_limit_per_minute")
-    max_query_chars: int = Field(4096, ge=1, description="longest query text (422 above)")
-    max_top_k: int = Field(100, ge=1, le=1000, description="largest top_k a request may ask for (422 above)")
-    max_candidates: int = Field(1000, ge=1, le=10000, description="largest candidates a request may ask for (422 above)")
+    # the API schema's own bounds (4096 characters, 1000) are the ceilings; these can only lower them
+    max_query_chars: int = Field(4096, ge=1, le=4096, description="longest query text the API accepts (422 above)")
+    max_top_k: int = Field(1000, ge=1, le=1000, description="largest top_k a request may ask for (422 above)")
+    max_candidates: int = Field(1000, ge=1, le=1000, description="largest candidates a request may ask for (422 above)")
 
     @field_validator("device")
     @classmethod

@@ -98,8 +98,13 @@ class DocumentBody(_Strict):
         return value
 
 
+# Ids are keys in SQLite, never file names; control characters are refused so ids print and log safely.
+DOC_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+DOC_ID_HELP = "1-512 characters, no control characters; slashes allowed (e.g. guides/bike.md)"
+
+
 class DocumentIn(DocumentBody):
-    doc_id: str = Field(min_length=1, max_length=512)
+    doc_id: str = Field(min_length=1, max_length=512, pattern=DOC_ID_PATTERN, description=DOC_ID_HELP)
 
 
 class DocumentBatch(_Strict):

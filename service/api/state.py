@@ -168,9 +168,22 @@ class ApiState:
             raise _doc_not_found(collection, doc_id)
 
     # search --------------------------------------------------------------------------------------
+    def _check_query(self, query: str, options: schemas.SearchOptions) -> None:
+        """Configured limits, tighter than the schema's hard bounds (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)."""
+        s = self.settings
+        for field, value, limit, env in (
+            ("query", len(query), s.max_query_chars, "QUARRY_MAX_QUERY_CHARS"),
+            ("top_k", options.top_k or 0, s.max_top_k, "QUARRY_MAX_TOP_K"),
+            ("candidates", options.candidates or 0, s.max_candidates, "QUARRY_MAX_CANDIDATES"),
+        ):
+            if value > limit:
+                what = f"{value} characters" if field == "query" else str(value)
+                raise ApiError(422, "invalid_request", f"{field} is {what}; this server's limit is {limit} ({env})")
+
     def search(
         self, collection: Collection, query: str, options: schemas.SearchOptions, query_vector: np.ndarray | None = None
     ) -> schemas.SearchResponse:
+        self._check_query(query, options)
         want_rerank = options.rerank
         note = self.runtime.reranker_status.reason if want_rerank else ""
         result = search(
@@ -196,6 +209,8 @@ class ApiState:
                 f"{len(body.queries)} queries in one request; the limit is {self.settings.max_batch_queries}"
                 " (QUARRY_MAX_BATCH_QUERIES): split the batch"
             )
+        for query in body.queries:
+            self._check_query(query, body)
         started = time.perf_counter()
         mode = body.mode or self.settings.search_mode
         vectors: list = [None] * len(body.queries)
