@@ -55,8 +55,14 @@ class HealthResponse(BaseModel):
 
 
 # collections -----------------------------------------------------------------------------------
+# Documented in the schema (clients and the fuzzer see it); enforced by indexer.catalog.validate_name,
+# whose 422 says how to fix the name.
+NAME_HELP = "1-64 letters, digits, '-', '_' or '.', starting with a letter or digit; no '..'"
+NAME_SCHEMA = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+
+
 class CollectionCreate(_Strict):
-    name: str = Field(description="1-64 letters, digits, '-', '_' or '.'", examples=["notes"])
+    name: str = Field(description=NAME_HELP, examples=["notes"], json_schema_extra=NAME_SCHEMA)
     chunk_size: int | None = Field(None, ge=8, le=8192, description="tokens per chunk (default QUARRY_CHUNK_SIZE)")
     chunk_overlap: int | None = Field(None, ge=0, description="overlap in tokens (default QUARRY_CHUNK_OVERLAP)")
 

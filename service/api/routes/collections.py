@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from service.api.auth import Principal, require
-from service.api.deps import CollectionDep, StateDep
+from service.api.deps import CollectionDep, CollectionName, StateDep
 from service.api.schemas import CollectionCreate, CollectionInfo, CollectionList, Deleted
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"])
@@ -30,7 +30,7 @@ def get_collection(collection: CollectionDep, state: StateDep) -> CollectionInfo
 
 
 @router.delete("/{name}", response_model=Deleted, dependencies=[Depends(require("admin"))])
-def delete_collection(name: str, state: StateDep) -> Deleted:
+def delete_collection(name: CollectionName, state: StateDep) -> Deleted:
     """Delete the collection and everything in it."""
     state.delete_collection(name)
     return Deleted(deleted=name)

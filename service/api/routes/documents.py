@@ -35,7 +35,7 @@ def list_documents(
     collection: CollectionDep,
     state: StateDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**53)] = 0,  # SQLite integers are 64-bit
 ) -> DocumentList:
     return state.list_documents(collection, limit, offset)
 
