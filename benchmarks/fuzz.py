@@ -96,6 +96,7 @@ def _example_runner(strategy, report: OperationReport, headers: dict, checks: li
 def run_fuzz(app, headers: dict, max_examples: int = 5, seed: int = 0, negative: bool = False) -> FuzzReport:
     """Run schemathesis against `app` (a FastAPI app, not started); returns counts and failure messages."""
     import schemathesis
+    from hypothesis.errors import Unsatisfiable
     from schemathesis.checks import not_a_server_error
     from schemathesis.generation import GenerationMode
     from schemathesis.python import asgi
@@ -126,7 +127,12 @@ def run_fuzz(app, headers: dict, max_examples: int = 5, seed: int = 0, negative:
                         _ensure_fixed_collection(client, headers)
                         strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
-                        _example_runner(strategy, report, headers, checks, max_examples, seed)()
+                        try:
+                            _example_runner(strategy, report, headers, checks, max_examples, seed)()
+                        except Unsatisfiable:
+                            if mode is GenerationMode.POSITIVE:
+                                raise
+                            continue  # nothing in this operation can be made invalid (no parameters, no body)
                         reports.append(report)
     finally:
         asgi.shutdown_lifespans()  # closes the app's collections
