@@ -55,4 +55,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
 
+# 0.0.0.0 so a published port reaches it; `quarry serve` refuses that without API keys (QUARRY_API_KEYS or
+# QUARRY_API_KEYS_FILE) unless QUARRY_ALLOW_UNAUTHENTICATED_REMOTE=true (README "Security").
 CMD ["quarry", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -43,3 +43,11 @@ clean:
 .PHONY: serve
 serve: install
 	$(BIN)/quarry serve
+
+# README "Security": the larger fuzz run (valid and invalid input) and a bounded load test on 127.0.0.1.
+.PHONY: fuzz load
+fuzz: install
+	$(BIN)/python -m benchmarks.fuzz --max-examples 100 --negative
+
+load: install
+	$(BIN)/python -m benchmarks.load --threads 4 --requests 2000 --seconds 60

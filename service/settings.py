@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+import hashlib
+import json
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models import DEFAULT_EMBEDDER, DEFAULT_RERANKER
 
@@ -17,6 +20,56 @@ SearchMode = Literal["hybrid", "dense", "lexical"]
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "quarry"
+
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ApiKeySpec(BaseModel):
+    """One configured API key. A plaintext `key` is hashed at once and dropped, so settings never hold it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str | None = Field(None, min_length=16, description="the key itself (16+ characters); hashed on load")
+    key_sha256: str | None = Field(None, description="hex sha256 of the key, instead of the key")
+    scope: Literal["read", "write", "admin"]
+    collections: list[str] | None = Field(None, description="collections this key may use; absent: all")
+    name: str | None = Field(None, max_length=64, description="label for logs; never the key")
+
+    @model_validator(mode="after")
+    def _hash(self) -> "ApiKeySpec":
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("each API key needs exactly one of 'key' or 'key_sha256'")
+        if self.key is not None:
+            self.key_sha256, self.key = hashlib.sha256(self.key.encode()).hexdigest(), None
+        self.key_sha256 = self.key_sha256.lower()
+        if not _SHA256.match(self.key_sha256):
+            raise ValueError("key_sha256 must be 64 hex digits (sha256 of the key)")
+        if self.name is None:
+            self.name = f"key-{self.key_sha256[:8]}"
+        return self
+
+
+_KEY_LIST = TypeAdapter(list[ApiKeySpec])
+
+
+def parse_api_keys(value: Any) -> list[ApiKeySpec]:
+    """JSON text or a list of dicts -> validated key specs; one readable line on any problem."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    try:
+        return _KEY_LIST.validate_python(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        )
+        raise ValueError(f"must be a JSON list of {{key|key_sha256, scope, collections?}}: {problems}") from None
 
 
 class Settings(BaseSettings):
@@ -66,6 +119,20 @@ class Settings(BaseSettings):
         0.3, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs to enter a RAG context block"
     )
     mcp_enabled: bool = Field(True, description="serve the MCP endpoint at /mcp (streamable HTTP)")
+    # Security (README "Security")
+    api_keys: Annotated[list[ApiKeySpec], NoDecode] = Field(
+        default_factory=list, description='JSON list, e.g. [{"key": "...", "scope": "read", "collections": ["docs"]}]'
+    )
+    api_keys_file: Path | None = Field(None, description="a file holding the same JSON list as QUARRY_API_KEYS")
+    allow_unauthenticated_remote: bool = Field(
+        False, description="let `quarry serve` listen on a non-loopback address with no API keys configured"
+    )
+    rate_limit_per_minute: int = Field(0, ge=0, description="requests per minute per key (or client IP); 0 = off")
+    rate_limit_burst: int = Field(0, ge=0, description="requests allowed at once; 0 = rate_limit_per_minute")
+    # the API schema's own bounds (4096 characters, 1000) are the ceilings; these can only lower them
+    max_query_chars: int = Field(4096, ge=1, le=4096, description="longest query text the API accepts (422 above)")
+    max_top_k: int = Field(1000, ge=1, le=1000, description="largest top_k a request may ask for (422 above)")
+    max_candidates: int = Field(1000, ge=1, le=1000, description="largest candidates a request may ask for (422 above)")
 
     @field_validator("device")
     @classmethod
@@ -74,6 +141,29 @@ class Settings(BaseSettings):
         if base not in ("auto", "cpu", "cuda"):
             raise ValueError("must be auto, cpu, cuda or cuda:N")
         return value.lower()
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _api_keys(cls, value: Any) -> list[ApiKeySpec]:
+        return parse_api_keys(value)
+
+    @model_validator(mode="after")
+    def _keys_file(self) -> "Settings":
+        if self.api_keys_file is not None:
+            path = self.api_keys_file.expanduser()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"QUARRY_API_KEYS_FILE {str(path)!r} cannot be read: {exc.strerror}") from None
+            try:
+                from_file = parse_api_keys(text)
+            except ValueError as exc:
+                raise ValueError(f"QUARRY_API_KEYS_FILE {str(path)!r}: {exc}") from None
+            self.api_keys = [*self.api_keys, *from_file]
+        hashes = [spec.key_sha256 for spec in self.api_keys]
+        if len(set(hashes)) != len(hashes):
+            raise ValueError("the same API key is configured twice; give each key one entry")
+        return self
 
     @model_validator(mode="after")
     def _overlap(self) -> "Settings":
@@ -95,10 +185,14 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"QUARRY_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise SettingsError(f"invalid settings: {problems}") from None
+
+
+def _problem(err: dict) -> str:
+    message = str(err["msg"]).removeprefix("Value error, ")
+    field = "_".join(str(p) for p in err["loc"] if not isinstance(p, int)).upper()
+    return f"QUARRY_{field}: {message}" if field else message
 
 
 class SettingsError(ValueError):

@@ -9,6 +9,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.routing import Route
 
+from service.api.auth import AccessControl
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.operations import install_operations
@@ -19,7 +20,24 @@ from service.settings import Settings, load_settings
 
 DESCRIPTION = """Hybrid document search (dense vectors + BM25, reranked by a cross-encoder).
 
-Every error is `{"error": {"type", "message"}}` with a message that says what to fix."""
+Every error is `{"error": {"type", "message"}}` with a message that says what to fix.
+
+When the server has API keys configured, send one as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+Scopes: `read` (search, get), `write` (+ upsert, delete documents), `admin` (+ create/delete collections)."""
+
+# Every status an endpoint may answer with, declared once so the OpenAPI schema is complete (the fuzz test checks it).
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: {"model": ErrorResponse, "description": "the body is not valid JSON"},
+    401: {"model": ErrorResponse, "description": "no API key, or an unknown one (keys configured)"},
+    403: {"model": ErrorResponse, "description": "the API key's scope or collections do not allow this"},
+    404: {"model": ErrorResponse, "description": "unknown collection or document"},
+    409: {"model": ErrorResponse, "description": "collection exists, or was built with another embedder"},
+    413: {"model": ErrorResponse, "description": "body, document or batch too large"},
+    422: {"model": ErrorResponse, "description": "invalid fields"},
+    429: {"model": ErrorResponse, "description": "rate limit hit; retry after Retry-After seconds"},
+    500: {"model": ErrorResponse, "description": "unexpected server error (the server log has details)"},
+    503: {"model": ErrorResponse, "description": "a model could not be used"},
+}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -49,12 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        responses={
-            404: {"model": ErrorResponse, "description": "unknown collection or document"},
-            413: {"model": ErrorResponse, "description": "body, document or batch too large"},
-            422: {"model": ErrorResponse, "description": "invalid fields"},
-        },
+        responses=ERROR_RESPONSES,
     )
+    app.state.access = AccessControl(settings)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     install_operations(app, settings)  # request ids, access logs, /metrics, jobs, search page

@@ -109,3 +109,40 @@ class ContextResponse(BaseModel):
     score_threshold: float
     score_kind: Literal["reranker", "cosine"]
     reranked: bool
+
+
+class OpenAIErrorDetail(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """OpenAI's error body, which the OpenAI-compatible routes answer with."""
+
+    error: OpenAIErrorDetail
+
+
+class CohereErrorResponse(BaseModel):
+    """Cohere's error body, which /v1/rerank answers with."""
+
+    message: str
+
+
+_ERROR_STATUSES = {
+    400: "invalid fields, or a body that is not valid JSON",
+    401: "no API key, or an unknown one (keys configured)",
+    403: "the API key's scope or collections do not allow this",
+    404: "unknown collection",
+    409: "the collection was built with another embedder",
+    413: "body or batch too large",
+    429: "rate limit hit; retry after Retry-After seconds",
+    500: "unexpected server error (the server log has details)",
+    503: "a model could not be used",
+}
+
+
+def error_responses(model: type[BaseModel]) -> dict[int | str, dict]:
+    """The error statuses a compatible route can answer, in its original's shape (for OpenAPI and fuzzing)."""
+    return {status: {"model": model, "description": text} for status, text in _ERROR_STATUSES.items()}

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 
 from indexer.collection import Collection
+from service.api.schemas import NAME_HELP, NAME_SCHEMA
 from service.api.state import ApiState
 
 
@@ -17,7 +18,10 @@ def get_state(request: Request) -> ApiState:
 StateDep = Annotated[ApiState, Depends(get_state)]
 
 
-def get_collection(state: StateDep, name: Annotated[str, Path(description="collection name")]) -> Collection:
+CollectionName = Annotated[str, Path(description=NAME_HELP, json_schema_extra=NAME_SCHEMA)]
+
+
+def get_collection(state: StateDep, name: CollectionName) -> Collection:
     """404 for an unknown collection, 409 when it was built with another embedder."""
     return state.collection(name)
 

@@ -39,12 +39,15 @@ log = logging.getLogger("quarry.api")
 class ApiError(Exception):
     """An error raised by the API layer itself (limits, bad combinations of fields)."""
 
-    def __init__(self, status: int, type_: str, message: str, param: str | None = None):
+    def __init__(
+        self, status: int, type_: str, message: str, param: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.type = type_
         self.message = message
         self.param = param  # the request field at fault, when there is one
+        self.headers = headers  # e.g. WWW-Authenticate on 401, Retry-After on 429
 
 
 def payload_too_large(message: str) -> ApiError:
@@ -84,20 +87,27 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 
 
 def error_response(
-    status: int, type_: str, message: str, details: list | None = None, path: str = ""
+    status: int,
+    type_: str,
+    message: str,
+    details: list | None = None,
+    path: str = "",
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The error body for a request to `path`, in the shape its clients expect."""
     if _under(path, OPENAI_PREFIXES):
-        return _openai_error(status, type_, message, details)
+        return _openai_error(status, type_, message, details, headers)
     if _under(path, COHERE_PREFIXES):
-        return JSONResponse({"message": message}, status_code=400 if status == 422 else status)
+        return JSONResponse({"message": message}, status_code=400 if status == 422 else status, headers=headers)
     body: dict = {"type": type_, "message": message}
     if details:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status)
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
-def _openai_error(status: int, type_: str, message: str, details: list | None) -> JSONResponse:
+def _openai_error(
+    status: int, type_: str, message: str, details: list | None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     status = 400 if status == 422 else status  # OpenAI answers invalid fields with 400
     if status >= 500:
         kind, code = "server_error", None if type_ == "internal_error" else type_
@@ -107,7 +117,7 @@ def _openai_error(status: int, type_: str, message: str, details: list | None) -
         code = "invalid_api_key"
     param = details[0]["field"] if details and details[0].get("field") not in (None, "body") else None
     body = {"message": message, "type": kind, "param": param, "code": code}
-    return JSONResponse({"error": body}, status_code=status)
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 
 def _library_error(request: Request, exc: Exception) -> JSONResponse:
@@ -121,7 +131,7 @@ def _library_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _api_error(request: Request, exc: ApiError) -> JSONResponse:
     details = [{"field": exc.param, "message": exc.message}] if exc.param else None
-    return error_response(exc.status, exc.type, exc.message, details, path=request.url.path)
+    return error_response(exc.status, exc.type, exc.message, details, path=request.url.path, headers=exc.headers)
 
 
 def _where(loc: tuple) -> str:

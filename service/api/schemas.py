@@ -55,8 +55,14 @@ class HealthResponse(BaseModel):
 
 
 # collections -----------------------------------------------------------------------------------
+# Documented in the schema (clients and the fuzzer see it); enforced by indexer.catalog.validate_name,
+# whose 422 says how to fix the name.
+NAME_HELP = "1-64 letters, digits, '-', '_' or '.', starting with a letter or digit; no '..'"
+NAME_SCHEMA = {"pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"}
+
+
 class CollectionCreate(_Strict):
-    name: str = Field(description="1-64 letters, digits, '-', '_' or '.'", examples=["notes"])
+    name: str = Field(description=NAME_HELP, examples=["notes"], json_schema_extra=NAME_SCHEMA)
     chunk_size: int | None = Field(None, ge=8, le=8192, description="tokens per chunk (default QUARRY_CHUNK_SIZE)")
     chunk_overlap: int | None = Field(None, ge=0, description="overlap in tokens (default QUARRY_CHUNK_OVERLAP)")
 
@@ -98,8 +104,13 @@ class DocumentBody(_Strict):
         return value
 
 
+# Ids are keys in SQLite, never file names; control characters are refused so ids print and log safely.
+DOC_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
+DOC_ID_HELP = "1-512 characters, no control characters; slashes allowed (e.g. guides/bike.md)"
+
+
 class DocumentIn(DocumentBody):
-    doc_id: str = Field(min_length=1, max_length=512)
+    doc_id: str = Field(min_length=1, max_length=512, pattern=DOC_ID_PATTERN, description=DOC_ID_HELP)
 
 
 class DocumentBatch(_Strict):

@@ -50,11 +50,11 @@ class ApiState:
         self.runtime.close()  # saves every open collection's vector index
 
     # health --------------------------------------------------------------------------------------
-    def health(self) -> schemas.HealthResponse:
+    def health(self, visible: Callable[[str], bool] = lambda name: True) -> schemas.HealthResponse:
         status = self.runtime.reranker_status
         embedder = self.runtime.embedder
         collections = []
-        for name in self.runtime.catalog.names():
+        for name in filter(visible, self.runtime.catalog.names()):
             try:
                 counts = self.runtime.open_collection(name).counts()
             except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
@@ -85,8 +85,8 @@ class ApiState:
             chunk_overlap=m.chunk_overlap, index_type=m.index_type, created_at=m.created_at, **collection.counts(),
         )  # fmt: skip
 
-    def list_collections(self) -> list[schemas.CollectionInfo]:
-        return [self.collection_info(self.collection(name)) for name in self.runtime.catalog.names()]
+    def list_collections(self, visible: Callable[[str], bool] = lambda name: True) -> list[schemas.CollectionInfo]:
+        return [self.collection_info(self.collection(name)) for name in filter(visible, self.runtime.catalog.names())]
 
     def create_collection(self, body: schemas.CollectionCreate) -> Collection:
         manifest = Manifest(
@@ -169,9 +169,22 @@ class ApiState:
             raise _doc_not_found(collection, doc_id)
 
     # search --------------------------------------------------------------------------------------
+    def _check_query(self, query: str, options: schemas.SearchOptions) -> None:
+        """Configured limits, tighter than the schema's hard bounds (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)."""
+        s = self.settings
+        for field, value, limit, env in (
+            ("query", len(query), s.max_query_chars, "QUARRY_MAX_QUERY_CHARS"),
+            ("top_k", options.top_k or 0, s.max_top_k, "QUARRY_MAX_TOP_K"),
+            ("candidates", options.candidates or 0, s.max_candidates, "QUARRY_MAX_CANDIDATES"),
+        ):
+            if value > limit:
+                what = f"{value} characters" if field == "query" else str(value)
+                raise ApiError(422, "invalid_request", f"{field} is {what}; this server's limit is {limit} ({env})")
+
     def search(
         self, collection: Collection, query: str, options: schemas.SearchOptions, query_vector: np.ndarray | None = None
     ) -> schemas.SearchResponse:
+        self._check_query(query, options)
         want_rerank = options.rerank
         note = self.runtime.reranker_status.reason if want_rerank else ""
         result = search(
@@ -199,6 +212,8 @@ class ApiState:
                 f"{len(body.queries)} queries in one request; the limit is {self.settings.max_batch_queries}"
                 " (QUARRY_MAX_BATCH_QUERIES): split the batch"
             )
+        for query in body.queries:
+            self._check_query(query, body)
         started = time.perf_counter()
         mode = body.mode or self.settings.search_mode
         vectors: list = [None] * len(body.queries)

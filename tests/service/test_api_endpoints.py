@@ -203,5 +203,6 @@ def test_serve_subcommand_runs_uvicorn_with_the_settings(settings_env, monkeypat
     monkeypatch.setenv("QUARRY_PORT", "8123")
     assert main(["serve"]) == 0
     assert (seen["host"], seen["port"]) == ("127.0.0.1", 8123) and seen["app"].title == "quarry"
+    monkeypatch.setenv("QUARRY_ALLOW_UNAUTHENTICATED_REMOTE", "true")  # no keys: 0.0.0.0 needs the opt-in (test_auth)
     assert main(["serve", "--host", "0.0.0.0", "--port", "9000"]) == 0
     assert (seen["host"], seen["port"]) == ("0.0.0.0", 9000)

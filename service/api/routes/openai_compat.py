@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends
 from indexer.collection import Collection
 from service import openai_compat
 from service.api.auth import Principal, require
-from service.api.compat_schemas import EmbeddingRequest, VectorStoreSearchRequest
+from service.api.compat_schemas import EmbeddingRequest, OpenAIErrorResponse, VectorStoreSearchRequest, error_responses
 from service.api.deps import StateDep
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=error_responses(OpenAIErrorResponse))
 Reader = Annotated[Principal, Depends(require("read"))]
 
 

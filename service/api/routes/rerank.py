@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from service.api.auth import Principal, require
-from service.api.compat_schemas import RerankRequest
+from service.api.compat_schemas import CohereErrorResponse, RerankRequest, error_responses
 from service.api.deps import StateDep
 from service.api.errors import ApiError
 from service.relevance import rerank_texts
 
-router = APIRouter(prefix="/v1", tags=["rerank"])
+router = APIRouter(prefix="/v1", tags=["rerank"], responses=error_responses(CohereErrorResponse))
 
 
 @router.post("/rerank")

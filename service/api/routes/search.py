@@ -1,9 +1,10 @@
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from service.api.auth import require
 from service.api.deps import CollectionDep, StateDep
 from service.api.schemas import BatchSearchRequest, BatchSearchResponse, SearchRequest, SearchResponse
 
-router = APIRouter(prefix="/v1/collections/{name}", tags=["search"])
+router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], dependencies=[Depends(require("read"))])
 
 
 # sync routes run in the threadpool: embedding and reranking never block the event loop
