@@ -36,6 +36,21 @@ class Settings(BaseSettings):
     search_mode: SearchMode = "hybrid"
     candidates: int = Field(50, ge=1, le=1000, description="hits per retriever before fusion and reranking")
     top_k: int = Field(10, ge=1, le=1000)
+    # Speed
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="embedder runtime: torch, or ONNX Runtime in fp32 or int8 (onnx extra)"
+    )
+    reranker_backend: Literal["torch", "onnx", "onnx-int8"] = Field("torch", description="cross-encoder runtime")
+    onnx_cache_dir: Path | None = Field(None, description="exported ONNX models; default data_dir/onnx-cache")
+    index_type: Literal["flat", "hnsw", "auto"] = Field(
+        "auto", description="vector index for new collections: exact flat, hnsw, or auto (flat, then ann_type)"
+    )
+    ann_threshold: int = Field(100_000, ge=1, description="chunks past which an auto index turns approximate")
+    ann_type: Literal["hnsw", "ivf"] = "hnsw"
+
+    @property
+    def onnx_cache(self) -> Path:
+        return self.onnx_cache_dir or self.data_dir / "onnx-cache"
 
     @field_validator("device")
     @classmethod
