@@ -128,6 +128,9 @@ def _session(path: Path, choice: DeviceChoice):
     ort = require_onnxruntime()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # idle worker threads sleep instead of spinning, leaving the cores to the server's other threads
+    # (SQLite, FAISS, HTTP); an A/B on the shared 2-core machine was within its noise either way
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = onnx_providers(choice)
     if choice.is_cuda and "CUDAExecutionProvider" not in providers:
         log.warning("onnxruntime has no CUDA provider; running ONNX on the CPU (pip install onnxruntime-gpu)")
