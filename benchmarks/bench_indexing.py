@@ -26,7 +26,7 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda")
     parser.add_argument("--limit", type=int, default=None, help="passages (default: 200000 on CUDA, 1000 on CPU)")
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each method")
-    parser.add_argument("--tokens-per-batch", type=int, default=65_536)
+    parser.add_argument("--tokens-per-batch", type=int, default=None, help="default: 65536 on CUDA, 8192 on CPU")
     parser.add_argument("--no-end-to-end", action="store_true", help="skip the full indexing row (chunk + embed + SQLite + FAISS)")
     return parser.parse_args(argv)
 
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
     base = min(timings["plain"])
     labels = {
         "plain": f"SentenceTransformer.encode() defaults (fp32, batch 32) on {device}",
-        "pipeline": f"quarry PipelinedEncoder ({embedder.choice.dtype}, {args.tokens_per_batch} tokens/batch)",
+        "pipeline": f"quarry PipelinedEncoder ({embedder.choice.dtype}, {pipeline.tokens_per_batch} tokens/batch)",
         "end-to-end": "quarry Indexer.upsert: chunk + embed + SQLite + FAISS",
     }
     for key, seconds in timings.items():

@@ -127,15 +127,17 @@ def main(argv=None) -> None:
             print(f"  {clients} clients, batching {'on' if batching else 'off'}: p50 {rows[-1][3]:.1f} ms", flush=True)
     index = collection.index
     kind = type(getattr(index, "inner", index)).__name__
+    if reranker is None:
+        what = "hybrid retrieval of 50 + fusion, no rerank"
+    else:
+        what = f"hybrid + rerank {'(stand-in) ' if not args.reranker else ''}of 50"
     title = (
-        f"Query latency, hybrid + rerank {'(stand-in) ' if reranker is not None and not args.reranker else ''}of 50, "
+        f"Query latency, {what}, "
         f"{collection.counts()['chunks']:,} chunks ({kind}), backend {args.backend} on {embedder.choice.device}"
     )
     header = ["clients", "query batching", "requests", "p50 ms", "p95 ms", "req/s", "embed p50", "dense p50", "lexical p50", "rerank p50"]
     print()
     print(table(title, header, rows))
-    if reranker is None:
-        print("no reranker: retrieval only")
     catalog.close()
     if tmp is not None:
         tmp.cleanup()
