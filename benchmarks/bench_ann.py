@@ -28,6 +28,7 @@ def parse_args(argv=None):
     parser.add_argument("--base", type=int, default=1000, help="passages embedded here when no --collection is given")
     parser.add_argument("--size", type=int, default=50_000, help="vectors in the index (noisy copies past the base)")
     parser.add_argument("--kinds", default="flat,hnsw,ivf")
+    parser.add_argument("--faiss-threads", type=int, default=1, help="OpenMP threads per faiss call (0: faiss default)")
     return parser.parse_args(argv)
 
 
@@ -69,6 +70,9 @@ def build(kind: str, vectors: np.ndarray):
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.ERROR)
     args = parse_args(argv)
+    from indexer.vector_index import set_faiss_threads
+
+    set_faiss_threads(args.faiss_threads)
     from models import Embedder
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,7 +101,8 @@ def main(argv=None) -> None:
             rows.append([kind, len(vectors), built.seconds, recall, percentile(latencies, 50), percentile(latencies, 95), path.stat().st_size / len(vectors)])
     dim = vectors.shape[1]
     print(table(
-        f"Vector index: recall@10 vs exact over {len(query_vectors)} queries, {len(vectors):,} x {dim}-dim vectors",
+        f"Vector index: recall@10 vs exact over {len(query_vectors)} queries, {len(vectors):,} x {dim}-dim vectors, "
+        f"faiss threads {args.faiss_threads or 'default'}",
         ["index", "vectors", "build s", "recall@10", "search p50 ms", "p95 ms", "index bytes/vector"],
         rows,
     ))

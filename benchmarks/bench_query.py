@@ -34,6 +34,7 @@ def parse_args(argv=None):
     parser.add_argument("--seconds", type=float, default=8.0, help="per client level and batching setting")
     parser.add_argument("--batch-ms", type=float, default=2.0, help="micro-batching wait; rows with it off are measured too")
     parser.add_argument("--work-dir", type=Path, default=None, help="keep the built collection here between runs")
+    parser.add_argument("--faiss-threads", type=int, default=1, help="OpenMP threads per faiss call (0: faiss default)")
     return parser.parse_args(argv)
 
 
@@ -102,6 +103,9 @@ def run_level(collection, embedder, reranker, queries: list[str], clients: int, 
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.ERROR)
     args = parse_args(argv)
+    from indexer.vector_index import set_faiss_threads
+
+    set_faiss_threads(args.faiss_threads)
     from models.batching import BatchingEmbedder
 
     tmp = None

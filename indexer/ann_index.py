@@ -17,7 +17,7 @@ from indexer.vector_index import ANN_TYPES, FlatFaissIndex, VectorIndex
 
 HNSW_M = 32  # graph degree: memory ~ M * 2 * 4 bytes per vector on top of the vectors themselves
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 128
+HNSW_EF_SEARCH = 256
 COMPACT_FRACTION = 0.2  # rebuild once tombstones are this share of the graph
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from indexer.catalog import Catalog, validate_name
 from indexer.collection import Collection, Manifest
 from indexer.pipeline import Indexer
+from indexer.vector_index import set_faiss_threads
 from models import Embedder, ModelLoadError, Reranker
 from service.settings import Settings
 
@@ -28,6 +29,7 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.catalog = Catalog(settings.data_dir)
+        set_faiss_threads(settings.faiss_threads)
         self.embedder = Embedder(
             settings.embedder, settings.device, settings.dtype, settings.batch_size, settings.allow_downloads,
             backend=settings.backend, cache_dir=settings.onnx_cache,
