@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.vector_index import ANN_TYPES, FlatFaissIndex, VectorIndex
+from indexer.vector_index import ANN_TYPES, FlatFaissIndex, VectorIndex, use_faiss_threads
 
 HNSW_M = 32  # graph degree: memory ~ M * 2 * 4 bytes per vector on top of the vectors themselves
 HNSW_EF_CONSTRUCTION = 80
@@ -74,6 +74,7 @@ class HnswFaissIndex(VectorIndex):
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+        use_faiss_threads()
         with self._lock:
             live = self.index.ntotal - len(self._removed)
             k = min(k, live)
@@ -159,6 +160,7 @@ class IvfFaissIndex(VectorIndex):
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+        use_faiss_threads()
         with self._lock:
             k = min(k, self.index.ntotal)
             if k <= 0:

@@ -24,17 +24,31 @@ def faiss_gpus() -> int:
     return int(getter()) if getter else 0
 
 
-def set_faiss_threads(threads: int) -> None:
-    """Process-wide OpenMP threads for faiss (0: leave faiss's default, one per core).
+_faiss_threads = 0
+_thread_state = threading.local()
 
-    One query at a time is what a search service sends, and concurrency comes from its request threads:
-    there, OpenMP fan-out per query costs more than it saves (single-query flat search over 20,000 vectors
-    measured 13-16 ms with 2 threads vs 1.3 ms with 1 on the 2-core dev machine).
+
+def set_faiss_threads(threads: int) -> None:
+    """OpenMP threads for faiss searches (0: leave faiss's default, one per core).
+
+    A search service sends one query at a time and gets its concurrency from request threads; OpenMP
+    fan-out per query then costs more than it saves (flat search over 2,000 vectors: 0.15 ms with 1 thread,
+    20 ms with 2 on the 2-core dev machine). OpenMP's thread count is per calling thread, so searches
+    apply it in whichever thread they run (see use_faiss_threads).
     """
-    if threads > 0:
+    global _faiss_threads
+    _faiss_threads = max(0, int(threads))
+    _thread_state.applied = None
+    use_faiss_threads()
+
+
+def use_faiss_threads() -> None:
+    """Apply the configured thread count in the current thread, once."""
+    if _faiss_threads and getattr(_thread_state, "applied", None) != _faiss_threads:
         import faiss
 
-        faiss.omp_set_num_threads(threads)
+        faiss.omp_set_num_threads(_faiss_threads)
+        _thread_state.applied = _faiss_threads
 
 
 class VectorIndex:
@@ -119,6 +133,7 @@ class FlatFaissIndex(VectorIndex):
 
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+        use_faiss_threads()
         with self._lock:
             k = min(k, self.index.ntotal)
             if k <= 0:

@@ -143,3 +143,21 @@ def test_collection_keeps_an_approximate_index_consistent(tmp_path, tiny_embedde
         assert sorted(reopened.index.ids().tolist()) == truth
         [(top, score), *_] = reopened.dense_search(tiny_embedder.encode(["the tea and the tea"])[0], 3)
         assert reopened.store.chunks_by_id([top])[top].doc_id == "d5" and score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_faiss_thread_setting_reaches_each_searching_thread(monkeypatch):
+    """OpenMP's thread count is per thread: a search applies the setting in the thread it runs in."""
+    import threading
+
+    import faiss
+
+    from indexer import vector_index
+
+    monkeypatch.setattr(vector_index, "_faiss_threads", 1)
+    index = FlatFaissIndex(DIM)
+    index.add(np.arange(10), _vectors(10))
+    seen = []
+    worker = threading.Thread(target=lambda: (index.search(_vectors(1)[0], 3), seen.append(faiss.omp_get_max_threads())))
+    worker.start()
+    worker.join()
+    assert seen == [1]
