@@ -48,9 +48,6 @@ class Settings(BaseSettings):
     ann_threshold: int = Field(100_000, ge=1, description="chunks past which an auto index turns approximate")
     ann_type: Literal["hnsw", "ivf"] = "hnsw"
     faiss_threads: int = Field(1, ge=0, description="OpenMP threads per faiss call (0: one per core); 1 suits serving")
-    query_batch_ms: float = Field(
-        2.0, ge=0, le=100, description="how long a query embedding waits for concurrent ones to batch with (0: off)"
-    )
 
     @property
     def onnx_cache(self) -> Path:
