@@ -10,7 +10,7 @@ from models.device import DeviceChoice, select_device
 from models.loading import load_shared
 from models.onnx_backend import validate_backend
 
-PIPELINE_MIN_TEXTS = 1024  # on CUDA, lists this long go through the pipelined encoder
+PIPELINE_MIN_TEXTS = 128  # on CUDA, lists this long go through the pipelined encoder (an indexing batch is ~64 documents)
 
 
 class Embedder:

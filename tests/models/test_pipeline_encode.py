@@ -34,10 +34,11 @@ def test_encode_bulk_and_empty(tiny_embedder):
 @pytest.mark.gpu
 def test_cuda_pipeline_matches_plain_encode_in_half_precision():
     from models import DEFAULT_EMBEDDER, Embedder
+    from models.embedder import PIPELINE_MIN_TEXTS
 
     fast = Embedder(DEFAULT_EMBEDDER, device="cuda")  # fp16 on CUDA
     plain = Embedder(DEFAULT_EMBEDDER, device="cpu")
     texts = TEXTS * 4
-    assert fast.choice.is_cuda and len(texts) >= 1024  # encode() takes the pipelined path
+    assert fast.choice.is_cuda and len(texts) >= PIPELINE_MIN_TEXTS  # encode() takes the pipelined path
     cosines = (fast.encode(texts) * plain.encode(texts)).sum(axis=1)
     assert cosines.min() > 0.999
