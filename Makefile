@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 EXTRAS ?= dev,onnx
 SAMPLE_QUERY ?= how do I fix a punctured bike tyre
 
-.PHONY: install install-gpu run test test-all bench clean
+.PHONY: install install-gpu run test test-all bench bench-speed clean
 
 install: $(VENV)/.installed
 
@@ -51,3 +51,10 @@ fuzz: install
 
 load: install
 	$(BIN)/python -m benchmarks.load --threads 4 --requests 2000 --seconds 60
+
+# Speed benchmarks (each prints one table; bench_indexing runs 200,000 passages on CUDA, 1,000 on CPU).
+bench-speed: install
+	$(BIN)/python -m benchmarks.bench_indexing
+	$(BIN)/python -m benchmarks.bench_query --backend onnx-int8
+	$(BIN)/python -m benchmarks.bench_backends --quality-queries 10 --distractors 300
+	$(BIN)/python -m benchmarks.bench_ann

@@ -155,14 +155,13 @@ def main(argv: list[str] | None = None) -> int:
     from service.settings import load_settings
 
     with tempfile.TemporaryDirectory(prefix="quarry-fuzz-") as tmp:
-        embedder = args.embedder
-        if embedder is None:
-            from tests.tiny_models import build_tiny_embedder
+        from tests.tiny_models import build_tiny_cross_encoder, build_tiny_embedder
 
-            embedder = str(build_tiny_embedder(Path(tmp)))
+        embedder = args.embedder or str(build_tiny_embedder(Path(tmp)))
+        reranker = str(build_tiny_cross_encoder(Path(tmp)))  # so /v1/rerank and reranked searches are fuzzed too
         key = "fuzz-admin-key-0123456789"
         settings = load_settings(
-            data_dir=Path(tmp) / "data", embedder=embedder, reranker="none", device="cpu", chunk_size=64,
+            data_dir=Path(tmp) / "data", embedder=embedder, reranker=reranker, device="cpu", chunk_size=64,
             chunk_overlap=8, api_keys=[{"key": key, "scope": "admin"}],
         )  # fmt: skip
         report = run_fuzz(create_app(settings), {"Authorization": f"Bearer {key}"}, args.max_examples, args.seed, args.negative)

@@ -47,7 +47,9 @@ class Manifest:
     dimension: int
     chunk_size: int
     chunk_overlap: int
-    index_type: str = "flat"
+    index_type: str = "flat"  # flat (exact), hnsw, or auto (flat until ann_threshold chunks, then ann_type)
+    ann_threshold: int = 100_000
+    ann_type: str = "hnsw"
     format_version: int = FORMAT_VERSION
     created_at: float = 0.0
 
@@ -209,9 +211,13 @@ class Collection:
         except (OSError, json.JSONDecodeError):
             return {}
 
+    def _new_index(self) -> VectorIndex:
+        m = self.manifest
+        return create_index(m.index_type, m.dimension, m.ann_threshold, m.ann_type)
+
     def _rebuild(self, reason: str) -> VectorIndex:
         log.warning("collection %s: rebuilding vector index from SQLite (%s)", self.name, reason)
-        index = create_index(self.manifest.index_type, self.manifest.dimension)
+        index = self._new_index()
         with self.store.snapshot():  # the index then holds exactly the generation it is stamped with
             self._seen_generation = self.store.generation()
             try:
@@ -231,10 +237,11 @@ class Collection:
         self._seen_generation = generation
         if not path.exists():
             if self.store.counts()[1] == 0:
-                return create_index(self.manifest.index_type, self.manifest.dimension)
+                return self._new_index()
             return self._rebuild("index file missing")
         try:
-            index = load_index(self.manifest.index_type, path, self.manifest.dimension)
+            m = self.manifest
+            index = load_index(m.index_type, path, m.dimension, m.ann_threshold, m.ann_type)
         except Exception as exc:  # a truncated or corrupt file: faiss raises RuntimeError, others possible
             return self._rebuild(f"index file unreadable: {exc}")
         stamp = self._stamp()

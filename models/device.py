@@ -49,3 +49,13 @@ def torch_dtype(name: str):
     import torch
 
     return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+
+
+def onnx_providers(choice: DeviceChoice) -> list[str]:
+    """ONNX Runtime providers for a device choice: CUDA only when asked for and onnxruntime-gpu has it."""
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if choice.is_cuda and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 
 from models.device import DeviceChoice, torch_dtype
 from models.errors import ModelLoadError
+from models.onnx_backend import require_onnxruntime
 from models.resolve import hub_kwargs, resolve_model_reference
 
 log = logging.getLogger(__name__)
@@ -15,18 +17,23 @@ _cache: dict[tuple, object] = {}
 _lock = threading.Lock()
 
 
-def _load(kind: str, reference: str, choice: DeviceChoice, allow_downloads: bool):
+def _load(kind: str, reference: str, choice: DeviceChoice, allow_downloads: bool, backend: str = "torch", cache_dir=None):
     resolved = resolve_model_reference(reference, allow_downloads)
     extra = hub_kwargs(resolved, allow_downloads)
+    if backend != "torch":
+        require_onnxruntime()  # fail before loading anything when the optional package is missing
+        choice_for_torch = DeviceChoice("cpu", "float32")  # the ONNX export starts from the fp32 CPU model
+    else:
+        choice_for_torch = choice
     try:
         if kind == "embedder":
             from sentence_transformers import SentenceTransformer
 
-            model = SentenceTransformer(resolved.location, device=choice.device, **extra)
+            model = SentenceTransformer(resolved.location, device=choice_for_torch.device, **extra)
         else:
             from sentence_transformers import CrossEncoder
 
-            model = CrossEncoder(resolved.location, device=choice.device, **extra)
+            model = CrossEncoder(resolved.location, device=choice_for_torch.device, **extra)
     except Exception as exc:  # the libraries raise many kinds; one clear message is what a user needs
         where = "directory" if resolved.is_local else "hub id"
         hint = (
@@ -36,19 +43,38 @@ def _load(kind: str, reference: str, choice: DeviceChoice, allow_downloads: bool
         )
         first_line = (str(exc).strip().splitlines() or [""])[0][:300]
         raise ModelLoadError(f"could not load {kind} {where} {reference!r}{hint}: {type(exc).__name__}: {first_line}") from exc
+    if backend != "torch":
+        return _onnx(kind, model, resolved.location, backend, choice, cache_dir)
     if choice.dtype != "float32":
         model.to(torch_dtype(choice.dtype))
     model.eval()
     return model
 
 
-def load_shared(kind: str, reference: str, choice: DeviceChoice, allow_downloads: bool = False, backend: str = "torch"):
-    key = (kind, reference, choice.device, choice.dtype, backend)
+def _onnx(kind: str, model, location: str, backend: str, choice: DeviceChoice, cache_dir):
+    from models.onnx_backend import OnnxCrossEncoder, OnnxSentenceEncoder
+
+    if cache_dir is None:
+        raise ModelLoadError(f"the {backend} backend needs a cache directory for the exported model (QUARRY_ONNX_CACHE_DIR)")
+    wrapper = OnnxSentenceEncoder if kind == "embedder" else OnnxCrossEncoder
+    try:
+        return wrapper(model, Path(cache_dir), location, backend, choice)
+    except ModelLoadError:
+        raise
+    except Exception as exc:  # the exporter and onnxruntime raise many kinds
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ModelLoadError(f"could not run {kind} {location!r} with backend {backend}: {type(exc).__name__}: {first_line}") from exc
+
+
+def load_shared(
+    kind: str, reference: str, choice: DeviceChoice, allow_downloads: bool = False, backend: str = "torch", cache_dir=None
+):
+    key = (kind, reference, choice.device, choice.dtype, backend, None if backend == "torch" else str(cache_dir))
     with _lock:
         model = _cache.get(key)
         if model is None:
-            log.info("loading %s %s on %s (%s)", kind, reference, choice.device, choice.dtype)
-            model = _load(kind, reference, choice, allow_downloads)
+            log.info("loading %s %s on %s (%s, backend %s)", kind, reference, choice.device, choice.dtype, backend)
+            model = _load(kind, reference, choice, allow_downloads, backend, cache_dir)
             _cache[key] = model
         return model
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from indexer.catalog import Catalog, validate_name
 from indexer.collection import Collection, Manifest
 from indexer.pipeline import Indexer
+from indexer.vector_index import set_faiss_threads
 from models import Embedder, ModelLoadError, Reranker
 from service.settings import Settings
 
@@ -28,8 +29,10 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
+        set_faiss_threads(settings.faiss_threads)
         self.embedder = Embedder(
-            settings.embedder, settings.device, settings.dtype, settings.batch_size, settings.allow_downloads
+            settings.embedder, settings.device, settings.dtype, settings.batch_size, settings.allow_downloads,
+            backend=settings.backend, cache_dir=settings.onnx_cache,
         )
         self._reranker: Reranker | None = None
         self._reranker_status: RerankerStatus | None = None
@@ -48,7 +51,8 @@ class Runtime:
                 self._reranker_status = RerankerStatus(name, False, "disabled by QUARRY_RERANKER=none")
             else:
                 candidate = Reranker(
-                    name, self.settings.device, self.settings.dtype, self.settings.batch_size, self.settings.allow_downloads
+                    name, self.settings.device, self.settings.dtype, self.settings.batch_size, self.settings.allow_downloads,
+                    backend=self.settings.reranker_backend, cache_dir=self.settings.onnx_cache,
                 )
                 try:
                     self._reranker = candidate.load()
@@ -77,6 +81,9 @@ class Runtime:
             dimension=self.embedder.dimension,
             chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
+            index_type=self.settings.index_type,
+            ann_threshold=self.settings.ann_threshold,
+            ann_type=self.settings.ann_type,
         )
         manifest.chunker_settings.validate(self.embedder.max_seq_length)
         return self.catalog.create(manifest)

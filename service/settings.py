@@ -133,6 +133,22 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(4096, ge=1, le=4096, description="longest query text the API accepts (422 above)")
     max_top_k: int = Field(1000, ge=1, le=1000, description="largest top_k a request may ask for (422 above)")
     max_candidates: int = Field(1000, ge=1, le=1000, description="largest candidates a request may ask for (422 above)")
+    # Speed
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="embedder runtime: torch, or ONNX Runtime in fp32 or int8 (onnx extra)"
+    )
+    reranker_backend: Literal["torch", "onnx", "onnx-int8"] = Field("torch", description="cross-encoder runtime")
+    onnx_cache_dir: Path | None = Field(None, description="exported ONNX models; default data_dir/onnx-cache")
+    index_type: Literal["flat", "hnsw", "auto"] = Field(
+        "auto", description="vector index for new collections: exact flat, hnsw, or auto (flat, then ann_type)"
+    )
+    ann_threshold: int = Field(100_000, ge=1, description="chunks past which an auto index turns approximate")
+    ann_type: Literal["hnsw", "ivf"] = "hnsw"
+    faiss_threads: int = Field(1, ge=0, description="OpenMP threads per faiss call (0: one per core); 1 suits serving")
+
+    @property
+    def onnx_cache(self) -> Path:
+        return self.onnx_cache_dir or self.data_dir / "onnx-cache"
 
     @field_validator("device")
     @classmethod

@@ -1,0 +1,69 @@
+"""The ONNX Runtime backends give the torch model's vectors and scores, and export once per model."""
+
+import numpy as np
+import pytest
+
+from models import DEFAULT_EMBEDDER, Embedder, Reranker
+from models.loading import clear_cache
+
+TEXTS = [
+    "the bread and the flour",
+    "a red cat",
+    "how do I fix a punctured bike tyre when the chain is off " * 3,
+    "what",
+    "coffee tastes bitter, why is that? " * 12,
+]
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return (a * b).sum(axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_tiny_embedder_matches_torch(tiny_embedder, tiny_embedder_path, tmp_path, backend):
+    onnx = Embedder(tiny_embedder_path, device="cpu", backend=backend, cache_dir=tmp_path, batch_size=2)
+    expected = tiny_embedder.encode(TEXTS)
+    got = onnx.encode(TEXTS)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    threshold = 0.999 if backend == "onnx" else 0.98  # int8 weights of a random 32-dim model are coarse
+    assert _cosines(got, expected).min() > threshold
+    assert onnx.dimension == tiny_embedder.dimension and onnx.max_seq_length == tiny_embedder.max_seq_length
+
+
+def test_export_is_cached_and_reused(tiny_embedder_path, tmp_path):
+    Embedder(tiny_embedder_path, device="cpu", backend="onnx", cache_dir=tmp_path).load()
+    [exported] = list(tmp_path.rglob("*.onnx"))
+    stamp = exported.stat().st_mtime_ns
+    clear_cache()  # a new process: only the disk cache is left
+    Embedder(tiny_embedder_path, device="cpu", backend="onnx", cache_dir=tmp_path).encode(["again"])
+    assert [p.stat().st_mtime_ns for p in tmp_path.rglob("*.onnx")] == [stamp]
+
+
+def test_unknown_backend_is_a_clear_error(tiny_embedder_path):
+    with pytest.raises(ValueError, match="onnx-int8"):
+        Embedder(tiny_embedder_path, backend="tensorrt")
+
+
+def test_minilm_onnx_matches_torch(minilm, tmp_path):
+    onnx = Embedder(DEFAULT_EMBEDDER, device="cpu", backend="onnx", cache_dir=tmp_path)
+    assert _cosines(onnx.encode(TEXTS), minilm.encode(TEXTS)).min() > 0.999
+
+
+@pytest.mark.slow
+def test_minilm_int8_stays_close(minilm, tmp_path):
+    onnx = Embedder(DEFAULT_EMBEDDER, device="cpu", backend="onnx-int8", cache_dir=tmp_path)
+    cosines = _cosines(onnx.encode(TEXTS), minilm.encode(TEXTS))
+    # int8 is lossy, more so on one-word texts; its retrieval cost is measured by benchmarks/bench_backends.py
+    assert cosines.min() > 0.95 and cosines.mean() > 0.98
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_tiny_reranker_matches_torch(tiny_reranker_path, tmp_path, backend):
+    passages = TEXTS + ["the planet and the sun"]
+    expected = Reranker(tiny_reranker_path, device="cpu").score("bread flour", passages)
+    got = Reranker(tiny_reranker_path, device="cpu", backend=backend, cache_dir=tmp_path, batch_size=4).score(
+        "bread flour", passages
+    )
+    assert got.shape == expected.shape and got.dtype == np.float32
+    assert np.allclose(got, expected, atol=1e-4 if backend == "onnx" else 2e-2)

@@ -1,0 +1,31 @@
+"""The speed settings reach the models and new collections."""
+
+import numpy as np
+
+from service.runtime import Runtime
+from service.search import search
+from service.settings import load_settings
+
+
+def test_onnx_backend_and_index_type_from_settings(settings_env, monkeypatch, tiny_embedder):
+    monkeypatch.setenv("QUARRY_BACKEND", "onnx")
+    monkeypatch.setenv("QUARRY_INDEX_TYPE", "auto")
+    monkeypatch.setenv("QUARRY_ANN_THRESHOLD", "2")
+    settings = load_settings()
+    assert settings.onnx_cache == settings.data_dir / "onnx-cache"
+    runtime = Runtime(settings)
+    try:
+        assert runtime.embedder.backend == "onnx"
+        collection = runtime.create_collection("docs")
+        assert (collection.manifest.index_type, collection.manifest.ann_threshold) == ("auto", 2)
+        from indexer.documents import Document
+
+        runtime.indexer(collection).upsert([Document(f"d{i}", t) for i, t in enumerate(["the bread", "a red cat", "the sun"])])
+        assert collection.index.approximate  # 3 chunks > threshold 2
+        result = search(collection, runtime.embedder, "a red cat", mode="dense", rerank=False)
+        assert result.hits[0].doc_id == "d1"
+        assert any(settings.onnx_cache.rglob("model.onnx"))
+        cos = float(np.dot(runtime.embedder.encode(["the sun"])[0], tiny_embedder.encode(["the sun"])[0]))
+        assert cos > 0.999
+    finally:
+        runtime.close()
