@@ -2,49 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from models.device import DeviceChoice, select_device
-from models.loading import load_shared
-from models.onnx_backend import validate_backend
+from models.shared_model import SharedModel
 
 PIPELINE_MIN_TEXTS = 128  # on CUDA, lists this long go through the pipelined encoder (an indexing batch is ~64 documents)
 
 
-class Embedder:
+class Embedder(SharedModel):
     """Cheap to construct; `load()` (or the first use) loads the shared model."""
 
-    def __init__(
-        self,
-        reference: str,
-        device: str = "auto",
-        dtype: str = "auto",
-        batch_size: int = 64,
-        allow_downloads: bool = False,
-        backend: str = "torch",
-        cache_dir: str | Path | None = None,
-    ):
-        self.reference = reference
-        self.choice: DeviceChoice = select_device(device, dtype)
-        self.batch_size = batch_size
-        self.allow_downloads = allow_downloads
-        self.backend = validate_backend(backend)
-        self.cache_dir = cache_dir  # where the onnx backends keep their exported models
-        self._model = None
+    kind = "embedder"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self._pipeline = None
-
-    def load(self) -> "Embedder":
-        if self._model is None:
-            self._model = load_shared(
-                "embedder", self.reference, self.choice, self.allow_downloads, self.backend, self.cache_dir
-            )
-        return self
-
-    @property
-    def model(self):
-        return self.load()._model
 
     @property
     def dimension(self) -> int:

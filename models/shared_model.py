@@ -1,0 +1,43 @@
+"""What the embedder and the reranker share: a cheap constructor, and `load()` of one shared model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.device import DeviceChoice, select_device
+from models.loading import load_shared
+from models.onnx_backend import validate_backend
+
+
+class SharedModel:
+    kind = ""  # "embedder" or "reranker": the key the shared-model cache loads by
+
+    def __init__(
+        self,
+        reference: str,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 64,
+        allow_downloads: bool = False,
+        backend: str = "torch",
+        cache_dir: str | Path | None = None,
+    ):
+        self.reference = reference
+        self.choice: DeviceChoice = select_device(device, dtype)
+        self.batch_size = batch_size
+        self.allow_downloads = allow_downloads
+        self.backend = validate_backend(backend)
+        self.cache_dir = cache_dir  # where the onnx backends keep their exported models
+        self._model = None
+
+    def load(self):
+        """Load (or take from the shared cache) the model; constructing does no work, this does."""
+        if self._model is None:
+            self._model = load_shared(
+                self.kind, self.reference, self.choice, self.allow_downloads, self.backend, self.cache_dir
+            )
+        return self
+
+    @property
+    def model(self):
+        return self.load()._model
