@@ -7,8 +7,8 @@ FROM python:3.11-slim
 # image; the default PyPI wheel is the CUDA build); it is passed to pip only when set.
 ARG TORCH_SPEC=torch==2.13.0
 ARG TORCH_INDEX_URL=
-# Comma-separated extras of the package: empty for CPU, `gpu` for the CUDA image (faiss-gpu, onnxruntime-gpu).
-ARG EXTRAS=
+# Comma-separated extras of the package: `cpu` (faiss-cpu, onnxruntime) or `gpu` for the CUDA image (faiss-gpu, onnxruntime-gpu).
+ARG EXTRAS=cpu
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch on CPU machines; a plain `torch` requirement would pull several GB of CUDA packages.
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
-EXTRAS ?= dev,onnx
+EXTRAS ?= cpu,dev
 SAMPLE_QUERY ?= how do I fix a punctured bike tyre
 
 .PHONY: install install-gpu run test test-all bench bench-speed clean

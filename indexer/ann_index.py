@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.vector_index import ANN_TYPES, FlatFaissIndex, VectorIndex, use_faiss_threads
+from indexer.vector_index import ANN_TYPES, FlatFaissIndex, VectorIndex, faiss_module, use_faiss_threads
 
 HNSW_M = 32  # graph degree: memory ~ M * 2 * 4 bytes per vector on top of the vectors themselves
 HNSW_EF_CONSTRUCTION = 80
@@ -26,7 +26,7 @@ class HnswFaissIndex(VectorIndex):
 
     def __init__(self, dimension: int, index=None, ef_search: int = HNSW_EF_SEARCH):
         super().__init__(dimension)
-        import faiss
+        faiss = faiss_module()
 
         self._faiss = faiss
         if index is None:
@@ -111,7 +111,7 @@ class HnswFaissIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> "HnswFaissIndex":
-        import faiss
+        faiss = faiss_module()
 
         index = faiss.read_index(str(path))
         if index.d != dimension:
@@ -128,7 +128,7 @@ class IvfFaissIndex(VectorIndex):
 
     def __init__(self, dimension: int, index):
         super().__init__(dimension)
-        import faiss
+        faiss = faiss_module()
 
         self._faiss = faiss
         self.index = index
@@ -136,7 +136,7 @@ class IvfFaissIndex(VectorIndex):
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray) -> "IvfFaissIndex":
-        import faiss
+        faiss = faiss_module()
 
         dimension = vectors.shape[1]
         nlist = max(1, min(int(4 * math.sqrt(len(vectors))), len(vectors) // 39))  # faiss wants >= 39 points per list
@@ -236,7 +236,7 @@ class AutoIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, dimension: int, threshold: int = 100_000, ann_type: str = "hnsw") -> "AutoIndex":
-        import faiss
+        faiss = faiss_module()
 
         index = faiss.read_index(str(path))
         if index.d != dimension:

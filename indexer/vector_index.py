@@ -14,11 +14,23 @@ import numpy as np
 INDEX_TYPES = ("flat", "hnsw", "auto")
 ANN_TYPES = ("hnsw", "ivf")
 FAISS_GPU_INSTALL = "pip install faiss-gpu  (the gpu extra: pip install \"quarry[gpu]\")"
+FAISS_INSTALL = 'pip install "quarry[cpu]" (faiss-cpu), or "quarry[gpu]" on a CUDA machine (faiss-gpu)'
+
+
+def faiss_module():
+    """The faiss package, whichever build is installed; one clear error with the pip command if none is."""
+    try:
+        import faiss
+    except ImportError as exc:
+        from indexer.errors import QuarryError
+
+        raise QuarryError(f"faiss is not installed: {FAISS_INSTALL}") from exc
+    return faiss
 
 
 def faiss_gpus() -> int:
     """GPUs faiss can use: 0 with faiss-cpu (the usual build), or when none is present."""
-    import faiss
+    faiss = faiss_module()
 
     getter = getattr(faiss, "get_num_gpus", None)
     return int(getter()) if getter else 0
@@ -45,7 +57,7 @@ def set_faiss_threads(threads: int) -> None:
 def use_faiss_threads() -> None:
     """Apply the configured thread count in the current thread, once."""
     if _faiss_threads and getattr(_thread_state, "applied", None) != _faiss_threads:
-        import faiss
+        faiss = faiss_module()
 
         faiss.omp_set_num_threads(_faiss_threads)
         _thread_state.applied = _faiss_threads
@@ -91,7 +103,7 @@ class FlatFaissIndex(VectorIndex):
 
     def __init__(self, dimension: int, index=None, use_gpu: bool | None = None):
         super().__init__(dimension)
-        import faiss
+        faiss = faiss_module()
 
         self._faiss = faiss
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
@@ -156,7 +168,7 @@ class FlatFaissIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> "FlatFaissIndex":
-        import faiss
+        faiss = faiss_module()
 
         index = faiss.read_index(str(path))
         if index.d != dimension:

@@ -27,7 +27,7 @@ from models.errors import ModelLoadError
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
-ONNX_INSTALL = 'pip install "quarry[onnx]"  (or onnxruntime-gpu with the gpu extra)'
+ONNX_INSTALL = 'pip install "quarry[cpu]" (onnxruntime), or "quarry[gpu]" on a CUDA machine (onnxruntime-gpu)'
 _export_lock = threading.Lock()
 
 
