@@ -197,3 +197,12 @@ def compile_filter(spec: Any) -> SqlFilter | None:
     params: list = []
     sql = _compile(node, params)
     return SqlFilter(sql, tuple(params))
+
+
+def checked_filter(value):
+    """For pydantic validators: the filter unchanged when it parses, else ValueError with the reason."""
+    try:
+        parse_filter(value)
+    except InvalidFilter as exc:
+        raise ValueError(str(exc)) from None
+    return value

@@ -11,8 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.api.schemas import FILTER_HELP, Mode, _Strict
-from service.filters import InvalidFilter, parse_filter
+from service.api.schemas import FILTER_HELP, MetadataFilter, Mode, _Strict
 
 
 class _Lenient(BaseModel):
@@ -65,7 +64,7 @@ class ContextRequest(_Strict):
     score_threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs (default QUARRY_CONTEXT_SCORE_THRESHOLD)"
     )
-    filter: dict[str, Any] | None = Field(None, description=FILTER_HELP)
+    filter: MetadataFilter = Field(None, description=FILTER_HELP)
     mode: Mode | None = None
     rerank: bool = True
 
@@ -76,14 +75,6 @@ class ContextRequest(_Strict):
             raise ValueError("query is empty: give some words to search for")
         return value
 
-    @field_validator("filter")
-    @classmethod
-    def _valid_filter(cls, value):
-        try:
-            parse_filter(value)
-        except InvalidFilter as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
 
 class ContextCitation(BaseModel):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from service.filters import InvalidFilter, parse_filter
+from service.filters import checked_filter
+
 
 Mode = Literal["hybrid", "dense", "lexical"]
 
@@ -14,6 +15,9 @@ FILTER_HELP = (
     'metadata filter, e.g. {"lang": "en", "year": {"gte": 2020}, "tag": {"in": ["faq", "howto"]}, '
     '"or": [{...}, {...}]}; operators: eq, ne, in, nin, gt, gte, lt, lte (ranges on numbers or ISO dates)'
 )
+
+# a metadata filter, checked when the request is parsed (422 with the reason)
+MetadataFilter = Annotated[dict[str, Any] | None, AfterValidator(checked_filter)]
 
 
 class _Strict(BaseModel):
@@ -165,18 +169,10 @@ class SearchOptions(_Strict):
     candidates: int | None = Field(
         None, ge=1, le=1000, description="hits per retriever before fusion and reranking (default QUARRY_CANDIDATES, 50)"
     )
-    filter: dict[str, Any] | None = Field(None, description=FILTER_HELP)
+    filter: MetadataFilter = Field(None, description=FILTER_HELP)
     min_score: float | None = Field(None, description="drop hits scoring below this (scale of the final stage)")
     group_by_document: bool = Field(False, description="return only the best chunk of each document")
 
-    @field_validator("filter")
-    @classmethod
-    def _valid_filter(cls, value):
-        try:
-            parse_filter(value)
-        except InvalidFilter as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
 
 def _non_empty(query: str) -> str:
