@@ -73,14 +73,15 @@ class Runtime:
         # names are compared, not dimensions: a mismatch must not cost loading the configured model
         return self.catalog.open(validate_name(name), self.settings.embedder)
 
-    def create_collection(self, name: str) -> Collection:
+    def create_collection(self, name: str, chunk_size: int | None = None, chunk_overlap: int | None = None) -> Collection:
+        """A new collection with the configured embedder, chunker and index settings (the CLI's and the API's)."""
         validate_name(name)
         manifest = Manifest(
             name=name,
             embedder=self.settings.embedder,
             dimension=self.embedder.dimension,
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
+            chunk_size=chunk_size or self.settings.chunk_size,
+            chunk_overlap=self.settings.chunk_overlap if chunk_overlap is None else chunk_overlap,
             index_type=self.settings.index_type,
             ann_threshold=self.settings.ann_threshold,
             ann_type=self.settings.ann_type,

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from indexer.documents import MAX_DOC_ID_LENGTH
 from service.filters import checked_filter
 
 
@@ -110,11 +111,11 @@ class DocumentBody(_Strict):
 
 # Ids are keys in SQLite, never file names; control characters are refused so ids print and log safely.
 DOC_ID_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-DOC_ID_HELP = "1-512 characters, no control characters; slashes allowed (e.g. guides/bike.md)"
+DOC_ID_HELP = f"1-{MAX_DOC_ID_LENGTH} characters, no control characters; slashes allowed (e.g. guides/bike.md)"
 
 
 class DocumentIn(DocumentBody):
-    doc_id: str = Field(min_length=1, max_length=512, pattern=DOC_ID_PATTERN, description=DOC_ID_HELP)
+    doc_id: str = Field(min_length=1, max_length=MAX_DOC_ID_LENGTH, pattern=DOC_ID_PATTERN, description=DOC_ID_HELP)
 
 
 class DocumentBatch(_Strict):

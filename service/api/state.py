@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from indexer.catalog import validate_name
-from indexer.collection import Collection, Manifest
+from indexer.collection import Collection
 from indexer.documents import Document
 from indexer.errors import DocumentNotFound
 from indexer.pipeline import Indexer, IndexReport
@@ -89,18 +89,10 @@ class ApiState:
         return [self.collection_info(self.collection(name)) for name in filter(visible, self.runtime.catalog.names())]
 
     def create_collection(self, body: schemas.CollectionCreate) -> Collection:
-        manifest = Manifest(
-            name=validate_name(body.name),
-            embedder=self.settings.embedder,
-            dimension=self.runtime.embedder.dimension,
-            chunk_size=body.chunk_size or self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap if body.chunk_overlap is None else body.chunk_overlap,
-        )
         try:
-            manifest.chunker_settings.validate(self.runtime.embedder.max_seq_length)
-        except ValueError as exc:
+            return self.runtime.create_collection(body.name, body.chunk_size, body.chunk_overlap)
+        except ValueError as exc:  # chunker settings that do not fit the embedder
             raise ApiError(422, "invalid_request", f"{exc}; pick chunk_size and chunk_overlap that fit") from None
-        return self.runtime.catalog.create(manifest)
 
     def delete_collection(self, name: str) -> None:
         """Allowed whatever embedder built it: deleting is how a mismatched collection is cleared."""

@@ -206,3 +206,11 @@ def test_serve_subcommand_runs_uvicorn_with_the_settings(settings_env, monkeypat
     monkeypatch.setenv("QUARRY_ALLOW_UNAUTHENTICATED_REMOTE", "true")  # no keys: 0.0.0.0 needs the opt-in (test_auth)
     assert main(["serve", "--host", "0.0.0.0", "--port", "9000"]) == 0
     assert (seen["host"], seen["port"]) == ("0.0.0.0", 9000)
+
+
+def test_collections_created_over_the_api_use_the_configured_index(settings_env, monkeypatch):
+    """The API and the CLI create collections in one place, so both honour QUARRY_INDEX_TYPE."""
+    monkeypatch.setenv("QUARRY_INDEX_TYPE", "hnsw")
+    with TestClient(create_app()) as client:
+        created = client.post("/v1/collections", json={"name": "ann"})
+        assert created.status_code == 201 and created.json()["index_type"] == "hnsw"

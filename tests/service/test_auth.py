@@ -102,6 +102,13 @@ def test_health_is_open_but_lists_collections_only_to_key_holders(keyed):
     assert len(keyed.get("/health", headers=bearer(READER)).json()["collections"]) == 2
 
 
+def test_metrics_need_a_key_when_keys_are_configured(keyed):
+    """The series name every collection, so they are not for anonymous callers."""
+    error(keyed.get("/metrics"), 401, "unauthorized")
+    scraped = keyed.get("/metrics", headers=bearer(READER))
+    assert scraped.status_code == 200 and 'quarry_collection_documents{collection="docs"}' in scraped.text
+
+
 def test_openapi_declares_both_auth_schemes(keyed):
     schema = keyed.get("/openapi.json").json()
     assert set(schema["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyHeader"}

@@ -3,6 +3,7 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from indexer.documents import MAX_DOC_ID_LENGTH
 from service.api import create_app
 
 
@@ -32,7 +33,7 @@ def test_configured_search_limits(client, body, needle):
     assert client.post("/v1/collections/kb/search", json={"query": "x" * 20, "top_k": 5, "candidates": 7}).status_code == 200
 
 
-@pytest.mark.parametrize("doc_id", ["a\x00b", "line\nbreak", "x" * 513])
+@pytest.mark.parametrize("doc_id", ["a\x00b", "line\nbreak", "x" * (MAX_DOC_ID_LENGTH + 1)])
 def test_document_ids_are_validated(client, doc_id):
     from urllib.parse import quote
 

@@ -14,12 +14,12 @@ from service.api.schemas import (
     DocumentOut,
     DocumentWritten,
 )
-from service.api.schemas import DOC_ID_HELP, DOC_ID_PATTERN
+from service.api.schemas import DOC_ID_HELP, DOC_ID_PATTERN, MAX_DOC_ID_LENGTH
 
 router = APIRouter(prefix="/v1/collections/{name}/documents", tags=["documents"])
 
 
-DocId = Annotated[str, Path(min_length=1, max_length=512, pattern=DOC_ID_PATTERN, description=DOC_ID_HELP)]
+DocId = Annotated[str, Path(min_length=1, max_length=MAX_DOC_ID_LENGTH, pattern=DOC_ID_PATTERN, description=DOC_ID_HELP)]
 READ = [Depends(require("read"))]
 WRITE = [Depends(require("write"))]
 

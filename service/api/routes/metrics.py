@@ -1,9 +1,17 @@
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+
+from service.api.auth import require
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+# the series name every collection, so with API keys configured a scraper needs a read key (Bearer)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+    dependencies=[Depends(require("read"))],
+)
 def metrics(request: Request) -> Response:
     """Prometheus text format: requests and latency by route, search stages, index sizes, jobs, models."""
     metrics = request.app.state.metrics
