@@ -12,6 +12,7 @@ from indexer.catalog import Catalog, validate_name
 from indexer.collection import Collection, Manifest
 from indexer.pipeline import Indexer
 from models import Embedder, ModelLoadError, Reranker
+from service import fusion
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,11 @@ class RerankerStatus:
 class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
+        fusion.configure(
+            fusion.FusionConfig(
+                settings.fusion, settings.fusion_dense_weight, lexical_depth=settings.fusion_lexical_depth, rerank_weight=settings.rerank_weight
+            )
+        )
         self.catalog = Catalog(settings.data_dir)
         self.embedder = Embedder(
             settings.embedder, settings.device, settings.dtype, settings.batch_size, settings.allow_downloads

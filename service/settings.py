@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     search_mode: SearchMode = "hybrid"
     candidates: int = Field(50, ge=1, le=1000, description="hits per retriever before fusion and reranking")
     top_k: int = Field(10, ge=1, le=1000)
+    # Retrieval quality
+    fusion: Literal["convex", "rrf"] = Field("convex", description="hybrid fusion: min-max score blend or RRF")
+    fusion_dense_weight: float = Field(0.7, ge=0.0, le=1.0, description="dense share of the hybrid score")
+    fusion_lexical_depth: int = Field(50, ge=0, le=1000, description="BM25 hits fused into hybrid results (0 = all)")
+    rerank_weight: float = Field(1.0, ge=0.0, le=1.0, description="reranker share of the final score (1 = reranker alone)")
 
     @field_validator("device")
     @classmethod
