@@ -10,6 +10,7 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
+from service.eval_cli import register as register_eval_commands
 from service.search import MODES, InvalidQuery, search
 from service.settings import SettingsError, load_settings
 
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
+    register_eval_commands(sub)
     return parser
 
 
