@@ -38,3 +38,7 @@ test-all: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+# Retrieval quality on ../shared/datasets/msmarco-subset (builds the collection once under QUARRY_DATA_DIR).
+bench: install
+	$(BIN)/python -m benchmarks.quality

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -88,7 +89,7 @@ def retrieve(collection: Collection, embedder, query: str, depth: int) -> list[t
     return out
 
 
-def mine_negatives(items: list[LabelledQuery], collection: Collection, embedder, per_positive: int, depth: int = 50) -> None:
+def mine_negatives(items: list[LabelledQuery], collection: Collection, embedder, per_positive: int, depth: int = 100) -> None:
     """Hard negatives: the retriever's top hits that are not labelled relevant (judged ids, or positive texts)."""
     for item in items:
         wanted = per_positive * len(item.positives) - len(item.negatives)
@@ -182,11 +183,13 @@ def train_from_args(runtime, args) -> dict:
             train = [items[i] for i in range(len(items)) if i not in set(held)]
             test = [items[i] for i in held]
             fold_dir = scratch / f"fold-{number}"
+            _say(f"fold {number + 1}/{len(folds)}: training on {len(train)} queries, scoring {len(test)} held out")
             train_cross_encoder(to_pairs(train), fold_dir, base, config, device, settings.allow_downloads)
             before = held_out_scores(test, base_dir, collection, runtime.embedder, depth, device)
             after = held_out_scores(test, str(fold_dir), collection, runtime.embedder, depth, device)
             report["folds"].append({"held_out_queries": len(test), "train_pairs": len(to_pairs(train)), "before": before, "after": after})
             shutil.rmtree(fold_dir, ignore_errors=True)
+        _say(f"training the saved model on all {len(items)} queries")
         final = train_cross_encoder(to_pairs(items), args.output, base, config, device, settings.allow_downloads)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -195,6 +198,10 @@ def train_from_args(runtime, args) -> dict:
     report["held_out_mean"] = _mean_folds(report["folds"])
     report["text"] = _format(report)
     return report
+
+
+def _say(message: str) -> None:
+    print(f"train-reranker: {message}", file=sys.stderr, flush=True)
 
 
 def _mean_folds(folds: list[dict]) -> dict:
