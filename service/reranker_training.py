@@ -177,7 +177,7 @@ def train_from_args(runtime, args) -> dict:
     report: dict = {"base": base, "queries": len(items), "pairs": len(to_pairs(items)), "folds": [], "warnings": warnings}
     started = time.perf_counter()
     scratch = Path(tempfile.mkdtemp(prefix="quarry-train-"))
-    base_dir = base if Path(base).is_dir() and (Path(base) / "config.json").exists() else ""
+    base_dir = base if is_cross_encoder_dir(base) else ""  # a bare backbone has no trained head to score "before"
     try:
         for number, held in enumerate(folds or []):
             train = [items[i] for i in range(len(items)) if i not in set(held)]
@@ -198,6 +198,14 @@ def train_from_args(runtime, args) -> dict:
     report["held_out_mean"] = _mean_folds(report["folds"])
     report["text"] = _format(report)
     return report
+
+
+def is_cross_encoder_dir(reference: str) -> bool:
+    try:
+        config = json.loads((Path(reference) / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return any(arch.endswith("ForSequenceClassification") for arch in config.get("architectures") or [])
 
 
 def _say(message: str) -> None:
