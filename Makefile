@@ -58,3 +58,7 @@ bench-speed: install
 	$(BIN)/python -m benchmarks.bench_query --backend onnx-int8
 	$(BIN)/python -m benchmarks.bench_backends --quality-queries 10 --distractors 300
 	$(BIN)/python -m benchmarks.bench_ann
+
+# Retrieval quality on ../shared/datasets/msmarco-subset (builds the collection once under QUARRY_DATA_DIR).
+bench: install
+	$(BIN)/python -m benchmarks.quality

@@ -159,9 +159,11 @@ def load_pdf(path: Path, doc_id: str) -> Loaded:
 
 def load_jsonl(path: Path, doc_id: str | None = None) -> Loaded:
     """BEIR corpus lines: {"_id", "title"?, "text", "metadata"?}; bad lines are reported by number."""
+    # JSON Lines are split on "\n" only: str.splitlines() also splits on U+0085 and U+2028, which
+    # occur inside real text (MS MARCO has them) and would cut records in half.
     raw, warnings = decode_text(_read_bytes(path), str(path))
     documents: list[Document] = []
-    for number, line in enumerate(raw.splitlines(), start=1):
+    for number, line in enumerate(raw.split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -10,7 +10,7 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service import check_cli, mcp_cli, serve_cli
+from service import check_cli, eval_cli, mcp_cli, serve_cli
 from service.search import MODES, InvalidQuery, search
 from service.settings import SettingsError, load_settings
 
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_cli.register(sub)
     check_cli.register(sub)
     mcp_cli.register(sub)
+    eval_cli.register(sub)
     return parser
 
 

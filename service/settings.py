@@ -149,6 +149,11 @@ class Settings(BaseSettings):
     @property
     def onnx_cache(self) -> Path:
         return self.onnx_cache_dir or self.data_dir / "onnx-cache"
+    # Retrieval quality
+    fusion: Literal["convex", "rrf"] = Field("convex", description="hybrid fusion: min-max score blend or RRF")
+    fusion_dense_weight: float = Field(0.7, ge=0.0, le=1.0, description="dense share of the hybrid score")
+    fusion_lexical_depth: int = Field(50, ge=0, le=1000, description="BM25 hits fused into hybrid results (0 = all)")
+    rerank_weight: float = Field(1.0, ge=0.0, le=1.0, description="reranker share of the final score (1 = reranker alone)")
 
     @field_validator("device")
     @classmethod
