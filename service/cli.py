@@ -11,7 +11,7 @@ import sys
 from indexer.errors import QuarryError
 from models import ModelLoadError
 from service import check_cli, eval_cli, mcp_cli, serve_cli
-from service.search import MODES, InvalidQuery, search
+from service.search import MODES, InvalidQuery, search, validate_query
 from service.settings import SettingsError, load_settings
 
 log = logging.getLogger("quarry")
@@ -68,6 +68,7 @@ def cmd_search(args) -> int:
     settings = runtime.settings
     collection = runtime.open_collection(args.collection)
     mode = args.mode or settings.search_mode
+    validate_query(args.query, args.top_k or settings.top_k, mode, args.candidates or settings.candidates)  # before any model loads
     want_rerank = not args.no_rerank
     reranker = runtime.reranker() if want_rerank else None
     note = "" if not want_rerank else runtime.reranker_status.reason
