@@ -9,13 +9,12 @@ so the report says how much of the score they make unreachable.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.documents import Document
 from indexer.errors import LoadError, QuarryError
-from indexer.loaders import decode_text, load_jsonl
+from indexer.loaders import decode_text, json_lines, load_jsonl
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: grade}
 
@@ -81,14 +80,7 @@ def load_queries(path: Path) -> tuple[dict[str, str], list[str]]:
     """queries.jsonl lines {"_id", "text"}; bad lines are reported by number and skipped."""
     raw, warnings = decode_text(path.read_bytes(), str(path))
     queries: dict[str, str] = {}
-    for number, line in enumerate(raw.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            warnings.append(f"{path}:{number}: not valid JSON ({exc.msg}), line skipped")
-            continue
+    for number, record in json_lines(raw, path, warnings):
         qid = record.get("_id", record.get("id")) if isinstance(record, dict) else None
         text = record.get("text") if isinstance(record, dict) else None
         if qid is None or not isinstance(text, str) or not text.strip():

@@ -157,20 +157,26 @@ def load_pdf(path: Path, doc_id: str) -> Loaded:
     return Loaded([Document(doc_id, text, title or _title_from_stem(path), str(path), metadata)], [])
 
 
-def load_jsonl(path: Path, doc_id: str | None = None) -> Loaded:
-    """BEIR corpus lines: {"_id", "title"?, "text", "metadata"?}; bad lines are reported by number."""
-    # JSON Lines are split on "\n" only: str.splitlines() also splits on U+0085 and U+2028, which
-    # occur inside real text (MS MARCO has them) and would cut records in half.
-    raw, warnings = decode_text(_read_bytes(path), str(path))
-    documents: list[Document] = []
-    for number, line in enumerate(raw.split("\n"), start=1):
+def json_lines(text: str, where: str | Path, warnings: list[str]) -> Iterator[tuple[int, object]]:
+    """(line number, value) for each JSON line; a line that is not JSON is skipped with a warning naming it.
+
+    Split on "\n" only: str.splitlines() also splits on U+0085 and U+2028, which occur inside real
+    text (MS MARCO has them) and would cut records in half.
+    """
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            yield number, json.loads(line)
         except json.JSONDecodeError as exc:
-            warnings.append(f"{path}:{number}: not valid JSON ({exc.msg}), line skipped")
-            continue
+            warnings.append(f"{where}:{number}: not valid JSON ({exc.msg}), line skipped")
+
+
+def load_jsonl(path: Path, doc_id: str | None = None) -> Loaded:
+    """BEIR corpus lines: {"_id", "title"?, "text", "metadata"?}; bad lines are reported by number."""
+    raw, warnings = decode_text(_read_bytes(path), str(path))
+    documents: list[Document] = []
+    for number, record in json_lines(raw, path, warnings):
         if not isinstance(record, dict):
             warnings.append(f"{path}:{number}: expected a JSON object, line skipped")
             continue

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from indexer.beir import load_beir
 from indexer.collection import Collection
+from indexer.loaders import json_lines
 from models import Reranker
 from models.training import DEFAULT_BASE, Pair, TrainingConfig, train_cross_encoder
 from service.fusion import FusionConfig, blend_rerank
@@ -42,14 +43,7 @@ def load_pairs_jsonl(path: str | Path) -> tuple[list[LabelledQuery], list[str]]:
         raise FileNotFoundError(f"pairs file not found: {path}")
     queries: dict[str, LabelledQuery] = {}
     warnings = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            warnings.append(f"{path}:{number}: not valid JSON ({exc.msg}), line skipped")
-            continue
+    for number, record in json_lines(path.read_text(encoding="utf-8"), path, warnings):
         as_list = lambda value: [value] if isinstance(value, str) else value if isinstance(value, list) else []  # noqa: E731
         query = record.get("query") if isinstance(record, dict) else None
         positives = as_list(record.get("positives", record.get("positive"))) if isinstance(record, dict) else []
