@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.vector_index import ANN_TYPES, FlatFaissIndex, VectorIndex, faiss_module, use_faiss_threads
+from indexer.vector_index import ANN_TYPES, FlatFaissIndex, VectorIndex, faiss_module, read_id_mapped, use_faiss_threads
 
 HNSW_M = 32  # graph degree: memory ~ M * 2 * 4 bytes per vector on top of the vectors themselves
 HNSW_EF_CONSTRUCTION = 80
@@ -111,14 +111,7 @@ class HnswFaissIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> "HnswFaissIndex":
-        faiss = faiss_module()
-
-        index = faiss.read_index(str(path))
-        if index.d != dimension:
-            raise ValueError(f"index file has dimension {index.d}, expected {dimension}")
-        if not isinstance(index, faiss.IndexIDMap2) or not isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
-            raise ValueError(f"index file holds a {type(index).__name__}, expected IndexIDMap2 over IndexHNSWFlat")
-        return cls(dimension, index)
+        return cls(dimension, read_id_mapped(path, dimension, "IndexHNSWFlat"))
 
 
 class IvfFaissIndex(VectorIndex):

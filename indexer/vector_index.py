@@ -63,6 +63,17 @@ def use_faiss_threads() -> None:
         _thread_state.applied = _faiss_threads
 
 
+def read_id_mapped(path: Path, dimension: int, inner: str):
+    """A saved IndexIDMap2 over a faiss index of class `inner`; ValueError (so the caller rebuilds) otherwise."""
+    faiss = faiss_module()
+    index = faiss.read_index(str(path))
+    if index.d != dimension:
+        raise ValueError(f"index file has dimension {index.d}, expected {dimension}")
+    if not isinstance(index, faiss.IndexIDMap2) or not isinstance(faiss.downcast_index(index.index), getattr(faiss, inner)):
+        raise ValueError(f"index file holds a {type(index).__name__}, expected an IndexIDMap2 over {inner}")
+    return index
+
+
 class VectorIndex:
     """Base class: add, remove, search by chunk id. Thread-safe for concurrent searches and one writer."""
 
@@ -168,14 +179,7 @@ class FlatFaissIndex(VectorIndex):
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> "FlatFaissIndex":
-        faiss = faiss_module()
-
-        index = faiss.read_index(str(path))
-        if index.d != dimension:
-            raise ValueError(f"index file has dimension {index.d}, expected {dimension}")
-        if not isinstance(index, faiss.IndexIDMap2) or not isinstance(faiss.downcast_index(index.index), faiss.IndexFlat):
-            raise ValueError(f"index file holds a {type(index).__name__}, expected an IndexIDMap2 over a flat index")
-        return cls(dimension, index)
+        return cls(dimension, read_id_mapped(path, dimension, "IndexFlat"))
 
 
 def create_index(kind: str, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> VectorIndex:
