@@ -1,18 +1,11 @@
 import numpy as np
 import pytest
 
-from indexer.catalog import Catalog, validate_name
+from indexer.catalog import validate_name
 from indexer.collection import INDEX_FILE, INDEX_STAMP, Collection, Manifest
 from indexer.documents import Document
 from indexer.errors import CollectionExists, CollectionNotFound, EmbedderMismatch, InvalidName
 from indexer.pipeline import Indexer
-
-
-@pytest.fixture
-def catalog(tmp_path):
-    catalog = Catalog(tmp_path / "data")
-    yield catalog
-    catalog.close()
 
 
 @pytest.fixture

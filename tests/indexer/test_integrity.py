@@ -8,20 +8,12 @@ import sqlite3
 import pytest
 
 import indexer.locking
-from indexer.catalog import Catalog
 from indexer.collection import INDEX_FILE, INDEX_STAMP, MANIFEST, Collection, Manifest
 from indexer.documents import MAX_DOC_ID_LENGTH, Document, validate_doc_id
 from indexer.errors import InvalidDocumentId, InvalidName, StorageError
 from indexer.integrity import check_collection, repair_collection
 from indexer.pipeline import Indexer
 from indexer.store import Store
-
-
-@pytest.fixture
-def catalog(tmp_path):
-    catalog = Catalog(tmp_path / "data")
-    yield catalog
-    catalog.close()
 
 
 @pytest.fixture

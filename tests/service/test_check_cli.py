@@ -1,13 +1,7 @@
 import sqlite3
 
-from service.cli import main
+from tests.cli_runner import run
 from tests.corpus_factory import write_mixed_corpus
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_check_healthy_damaged_and_repaired(settings_env, tmp_path, capsys):

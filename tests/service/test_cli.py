@@ -2,14 +2,8 @@ import json
 
 import pytest
 
-from service.cli import main
+from tests.cli_runner import run
 from tests.corpus_factory import write_image_only_pdf, write_mixed_corpus
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_index_mixed_folder_then_search_json(settings_env, tmp_path, capsys):

@@ -3,7 +3,7 @@
 import json
 
 from models import Reranker
-from service.cli import main
+from tests.cli_runner import run
 from tests.indexer.test_beir import write_dataset
 
 TOPICS = ["bread flour water", "bike tire chain", "coffee tea water", "planet sun moon", "git commit file", "plant water sun"]
@@ -14,12 +14,6 @@ def tiny_dataset(root):
     queries = [json.dumps({"_id": f"q{t}", "text": TOPICS[t]}) for t in range(6)]
     qrels = "query-id\tcorpus-id\tscore\n" + "".join(f"q{t}\td{i}\t{1 + i % 2}\n" for t in range(6) for i in range(18) if i % 6 == t)
     return write_dataset(root, corpus, queries, qrels)
-
-
-def run(capsys, *argv):
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_eval_json_metrics_and_index_reuse(settings_env, tmp_path, capsys):
