@@ -24,7 +24,10 @@ def get_jobs(request: Request) -> JobManager:
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 # the body-size middleware lets this route stream its body past QUARRY_MAX_BODY_BYTES (it counts it itself)
 ARCHIVE_ROUTE = re.compile(r"^/v1/collections/[^/]+/jobs/archive$")
-ARCHIVE_TYPES = ("application/zip", "application/gzip", "application/x-gzip", "application/x-tar", "application/x-gtar")
+ARCHIVE_TYPES = (
+    "application/zip", "application/gzip", "application/x-gzip", "application/x-tar", "application/x-gtar",
+    "application/octet-stream",  # the format is read from the bytes; the type only guards against a JSON or form body
+)  # fmt: skip
 Write = Depends(require("write"))
 Read = Depends(require("read"))
 
