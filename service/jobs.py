@@ -5,6 +5,10 @@ Indexer.index_paths, whose progress callback records each committed batch and is
 shutdown takes effect (between batches). A job that was running when the server stopped is run again at
 the next start: index_paths is idempotent by content hash, so the rerun skips what was already committed
 and continues (documents written before the restart then count as unchanged).
+
+An archive job (`upload=True`) indexes a folder the API unpacked under `<data_dir>/uploads/<job_id>/`
+instead of a server folder; it is deleted when the job succeeds or is cancelled, and kept when it fails
+so the files can be inspected (removed with the job's folder by hand).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import shutil
 import sqlite3
 import threading
 import time
@@ -75,6 +80,7 @@ class Job:
     rate: float = 0.0  # documents per second
     eta_s: float | None = None
     errors: dict[str, str] = field(default_factory=dict)  # file -> why it was not indexed
+    upload: bool = False  # path is an unpacked archive under data_dir/uploads/<id>/, not under a job root
 
     def record(self, progress: IndexProgress) -> None:
         r = progress.report
@@ -151,6 +157,7 @@ class JobManager:
         batch_documents: int = 64,
     ):
         self.roots = roots
+        self.uploads = Path(data_dir) / "uploads"
         self.open_collection = open_collection
         self.embedder = embedder
         self.batch_documents = batch_documents
@@ -188,12 +195,36 @@ class JobManager:
     # operations ----------------------------------------------------------------------------------
     def submit(self, collection: str, raw_path: str) -> Job:
         path, _ = check_job_path(raw_path, self.roots)
-        job = Job(id=uuid.uuid4().hex[:16], collection=collection, path=str(path))
+        job = Job(id=self.new_id(), collection=collection, path=str(path))
         with self._lock:
             self._jobs[job.id] = job
             self.store.save(job)
         self._queue.put(job.id)
         return job
+
+    @staticmethod
+    def new_id() -> str:
+        return uuid.uuid4().hex[:16]
+
+    def upload_dir(self, job_id: str) -> Path:
+        """Where an archive job's files are unpacked (the route fills it before submit_upload)."""
+        return self.uploads / job_id
+
+    def submit_upload(self, collection: str, job_id: str, folder: Path) -> Job:
+        """Queue an archive job over `folder`, already unpacked under upload_dir(job_id). No job roots needed."""
+        if not folder.resolve().is_relative_to(self.upload_dir(job_id).resolve()):
+            raise ValueError(f"{folder} is not in the upload folder of job {job_id}")
+        job = Job(id=job_id, collection=collection, path=str(folder), upload=True)
+        with self._lock:
+            self._jobs[job.id] = job
+            self.store.save(job)
+        self._queue.put(job.id)
+        return job
+
+    def _clean_up(self, job: Job) -> None:
+        """An archive job's files go once they are indexed or no longer wanted; a failed job keeps them."""
+        if job.upload and job.state in ("succeeded", "cancelled"):
+            shutil.rmtree(self.upload_dir(job.id), ignore_errors=True)
 
     def get(self, collection: str, job_id: str) -> Job:
         job = self._jobs.get(job_id)
@@ -215,6 +246,7 @@ class JobManager:
             if job.state == "queued":
                 job.state, job.finished_at, job.message = "cancelled", time.time(), "cancelled before it started"
             self.store.save(job)
+        self._clean_up(job)
         return job
 
     # worker --------------------------------------------------------------------------------------
@@ -245,7 +277,12 @@ class JobManager:
                 raise _Stop("shutdown")
 
         try:
-            path, root = check_job_path(job.path, self.roots)  # the roots may have changed since it was queued
+            if job.upload:
+                path, root = Path(job.path), self.upload_dir(job.id)
+                if not path.is_dir():
+                    raise JobPathNotFound(f"the unpacked archive of job {job.id} is gone from {path}")
+            else:
+                path, root = check_job_path(job.path, self.roots)  # the roots may have changed since it was queued
             indexer = Indexer(self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents)
             report = indexer.index_paths([path], progress=False, on_progress=on_progress, confine=root)
             job.state, job.message = "succeeded", report.summary()
@@ -257,8 +294,11 @@ class JobManager:
         except Exception as exc:  # noqa: BLE001 - a failed job is reported, the worker goes on
             log.exception("indexing job %s failed", job.id)
             job.state, job.message = "failed", str(exc) or type(exc).__name__
+            if job.upload:
+                job.message += f" (the unpacked archive is kept in {self.upload_dir(job.id)} for inspection)"
         with self._lock:
             if job.state in FINISHED:
                 job.finished_at, job.eta_s = time.time(), 0.0 if job.state == "succeeded" else None
             self.store.save(job)
+        self._clean_up(job)
         log.info("indexing job %s %s: %s", job.id, job.state, job.message)

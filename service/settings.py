@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     ann_threshold: int = Field(100_000, ge=1, description="chunks past which an auto index turns approximate")
     ann_type: Literal["hnsw", "ivf"] = "hnsw"
     faiss_threads: int = Field(1, ge=0, description="OpenMP threads per faiss call (0: one per core); 1 suits serving")
+    # Operations: archive uploads for batch jobs (POST /v1/collections/{name}/jobs/archive)
+    max_upload_bytes: int = Field(100_000_000, ge=1024, description="largest archive a job upload accepts (413 above)")
+    max_archive_files: int = Field(10_000, ge=1, description="most entries (files and folders) an uploaded archive may hold")
+    max_archive_unpacked_bytes: int = Field(
+        1_000_000_000, ge=1, description="most bytes an uploaded archive may unpack to, counted as written (413 above)"
+    )
 
     @property
     def onnx_cache(self) -> Path:

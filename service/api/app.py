@@ -12,6 +12,7 @@ from starlette.routing import Route
 from service.api.auth import AccessControl
 from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
+from service.api.routes.jobs import ARCHIVE_ROUTE
 from service.api.operations import install_operations
 from service.api.routes import collections, context, documents, health, openai_compat, rerank, search
 from service.api.schemas import ErrorResponse
@@ -70,7 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     app.state.access = AccessControl(settings)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        streamed={ARCHIVE_ROUTE: (settings.max_upload_bytes, "QUARRY_MAX_UPLOAD_BYTES")},
+    )
     install_error_handlers(app)
     install_operations(app, settings)  # request ids, access logs, /metrics, jobs, search page
     for module in (health, collections, documents, search, context, openai_compat, rerank):

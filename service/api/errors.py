@@ -29,6 +29,7 @@ from indexer.errors import (
     StorageError,
 )
 from models import ModelLoadError
+from service.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
 from service.filters import InvalidFilter
 from service.jobs import JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
 from service.search import InvalidQuery
@@ -72,6 +73,9 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (JobsDisabled, 403, "jobs_disabled"),
     (PathNotAllowed, 403, "path_not_allowed"),
     (JobPathNotFound, 422, "path_not_found"),
+    (ArchiveTooLarge, 413, "payload_too_large"),
+    (UnsafeArchiveMember, 422, "unsafe_archive_member"),
+    (ArchiveError, 422, "invalid_archive"),
     (QuarryError, 500, "collection_error"),
 ]
 

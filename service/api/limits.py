@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.api.errors import error_response
@@ -12,16 +14,27 @@ class BodySizeLimit:
 
     The body is read here (at most max_bytes of it) and replayed to the app, so an oversized
     streamed upload is refused without the app ever seeing it.
+
+    `streamed` names routes (path patterns) that read their body as a stream to disk with their own,
+    larger limit (archive uploads): only a declared Content-Length over that limit is refused here,
+    the route counts what actually arrives.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, streamed: dict[re.Pattern[str], tuple[int, str]] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed or {}  # path pattern -> (limit, the setting that sets it)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             return await self.app(scope, receive, send)
         declared = dict(scope.get("headers") or []).get(b"content-length")
+        for pattern, (limit, setting) in self.streamed.items():
+            if pattern.match(scope.get("path", "")):
+                if declared is not None and declared.isdigit() and int(declared) > limit:
+                    message = f"request body is {int(declared)} bytes; the limit is {limit} bytes ({setting})"
+                    return await self._send_413(scope, receive, send, message)
+                return await self.app(scope, receive, send)
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             return await self._refuse(scope, receive, send, f"{int(declared)} bytes")
         chunks: list[bytes] = []
@@ -49,11 +62,13 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, size: str) -> None:
-        response = error_response(
-            413,
-            "payload_too_large",
+        message = (
             f"request body is {size}; the limit is {self.max_bytes} bytes"
-            " (QUARRY_MAX_BODY_BYTES): send fewer or smaller documents per request",
-            path=scope.get("path", ""),
+            " (QUARRY_MAX_BODY_BYTES): send fewer or smaller documents per request"
         )
+        await self._send_413(scope, receive, send, message)
+
+    @staticmethod
+    async def _send_413(scope: Scope, receive: Receive, send: Send, message: str) -> None:
+        response = error_response(413, "payload_too_large", message, path=scope.get("path", ""))
         await response(scope, receive, send)

@@ -262,6 +262,9 @@ class JobInfo(BaseModel):
     id: str
     collection: str
     path: str
+    source: Literal["path", "archive"] = Field(
+        "path", description="a server folder, or an uploaded archive unpacked under the data dir (path is that folder)"
+    )
     state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
     created_at: float
     started_at: float | None
