@@ -31,15 +31,11 @@ def main() -> None:
     dataset = load_beir(args.dataset, args.split)
     runtime = Runtime(load_settings())
     collection, reused = ensure_collection(runtime, dataset)
-    default = fusion.current()
+    default = runtime.fusion
     embedder = runtime.embedder
 
     def run(label, mode, config=default, reranker=None):
-        fusion.configure(config)
-        try:
-            return run_eval(collection, embedder, dataset, mode=mode, reranker=reranker, rerank=reranker is not None, label=label)
-        finally:
-            fusion.configure(default)
+        return run_eval(collection, embedder, dataset, mode=mode, reranker=reranker, rerank=reranker is not None, label=label, fusion=config)
 
     results = [
         run("dense", "dense"),

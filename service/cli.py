@@ -82,6 +82,7 @@ def cmd_search(args) -> int:
         rerank=want_rerank,
         candidates=args.candidates or settings.candidates,
         rerank_note=note,
+        fusion=runtime.fusion,
     )
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))

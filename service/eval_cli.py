@@ -54,7 +54,7 @@ def cmd_eval(args) -> int:
             if reranker is None and rerank is True:
                 raise ValueError(f"--rerank asked for, but no reranker could be loaded: {note}")
         label = mode + (RERANK_SUFFIX if reranker is not None else "")
-        result = run_eval(collection, runtime.embedder, dataset, mode=mode, reranker=reranker, rerank=reranker is not None, candidates=args.candidates or settings.candidates, label=label)
+        result = run_eval(collection, runtime.embedder, dataset, mode=mode, reranker=reranker, rerank=reranker is not None, candidates=args.candidates or settings.candidates, label=label, fusion=runtime.fusion)
         result.note = note
         results.append(result)
     runtime.close()

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from indexer.beir import BeirDataset
 from indexer.collection import Collection, atomic_write_text
 from service.ir_metrics import dedupe, mean_metrics, percentile, query_metrics
+from service.fusion import FusionConfig
 from service.search import search
 
 STAMP = "beir.json"
@@ -139,16 +140,16 @@ def evaluate_rankings(label: str, rankings: dict[str, list[str]], dataset: BeirD
     return EvalResult(label, metrics, outcomes)
 
 
-def run_eval(collection: Collection, embedder, dataset: BeirDataset, *, mode: str, reranker=None, rerank: bool = False, candidates: int = 50, label: str = "") -> EvalResult:
+def run_eval(collection: Collection, embedder, dataset: BeirDataset, *, mode: str, reranker=None, rerank: bool = False, candidates: int = 50, label: str = "", fusion: FusionConfig | None = None) -> EvalResult:
     """Every judged query through the same `search` the API uses; chunk hits are folded into documents."""
     rankings: dict[str, list[str]] = {}
     latencies: list[float] = []
     reranked = False
     first = next(iter(dataset.queries.values()))
-    search(collection, embedder, first, top_k=EVAL_DEPTH, mode=mode, reranker=reranker, rerank=rerank)  # warm-up, untimed
+    search(collection, embedder, first, top_k=EVAL_DEPTH, mode=mode, reranker=reranker, rerank=rerank, fusion=fusion)  # warm-up, untimed
     for query_id, text in dataset.queries.items():
         started = time.perf_counter()
-        result = search(collection, embedder, text, top_k=EVAL_DEPTH, mode=mode, reranker=reranker, rerank=rerank, candidates=max(candidates, EVAL_DEPTH))
+        result = search(collection, embedder, text, top_k=EVAL_DEPTH, mode=mode, reranker=reranker, rerank=rerank, candidates=max(candidates, EVAL_DEPTH), fusion=fusion)
         latencies.append((time.perf_counter() - started) * 1000)
         reranked = reranked or result.reranked
         rankings[query_id] = dedupe([hit.doc_id for hit in result.hits])

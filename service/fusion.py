@@ -38,19 +38,6 @@ class FusionConfig:
             raise ValueError("fusion weights must lie between 0 and 1")
 
 
-_config = FusionConfig()
-
-
-def configure(config: FusionConfig) -> None:
-    """Set the process-wide defaults (the Runtime does this from settings at start-up)."""
-    global _config
-    _config = config
-
-
-def current() -> FusionConfig:
-    return _config
-
-
 def reciprocal_rank_fusion(lists: Sequence[Ranked], weights: Sequence[float] | None = None, k: int = 60) -> list[tuple[int, float]]:
     """Weighted RRF: score(d) = sum_i w_i / (k + rank_i(d)), ranks from 1."""
     weights = weights or [1.0] * len(lists)
@@ -86,7 +73,7 @@ def convex_fusion(lists: Sequence[Ranked], weights: Sequence[float]) -> list[tup
 
 def fuse(dense: Ranked, lexical: Ranked, config: FusionConfig | None = None) -> list[tuple[int, float]]:
     """Hybrid ranking from the dense (cosine) and lexical (BM25) lists."""
-    config = config or _config
+    config = config or FusionConfig()
     weights = [config.dense_weight, 1.0 - config.dense_weight]
     if config.lexical_depth:
         lexical = lexical[: config.lexical_depth]
@@ -101,7 +88,7 @@ def blend_rerank(ranked: Ranked, rerank_scores: np.ndarray, config: FusionConfig
     With rerank_weight 1 the reranker decides alone; below 1 both scores are min-max normalized over
     the candidates and mixed, so a reranker that is only partly reliable refines rather than replaces.
     """
-    config = config or _config
+    config = config or FusionConfig()
     scores = np.asarray(rerank_scores, dtype=np.float64)
     if config.rerank_weight < 1.0:
         scores = config.rerank_weight * minmax(scores) + (1 - config.rerank_weight) * minmax([s for _, s in ranked])

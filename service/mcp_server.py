@@ -139,7 +139,7 @@ class QuarryMCP:
         result = relevant_search(
             collection, state.embedder, args.query, top_k=args.top_k, reranker=state.reranker,
             rerank=state.reranker is not None, mode=state.settings.search_mode,
-            candidates=state.settings.candidates, filter=args.filter,
+            candidates=state.settings.candidates, filter=args.filter, fusion=state.runtime.fusion,
         )  # fmt: skip
         hits = []
         for n, scored in enumerate(result.hits, start=1):

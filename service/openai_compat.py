@@ -119,7 +119,7 @@ def vector_store_search(state, collection, body) -> dict:
             collection, state.embedder, query, top_k=body.max_num_results,
             reranker=state.reranker if want_rerank else None, rerank=want_rerank,
             mode=state.settings.search_mode, candidates=state.settings.candidates,
-            filter=where, score_threshold=threshold,
+            filter=where, score_threshold=threshold, fusion=state.runtime.fusion,
         )  # fmt: skip
         for scored in result.hits:
             kept = best.get(scored.hit.chunk_id)

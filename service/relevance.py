@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.collection import Collection
+from service.fusion import FusionConfig
 from service.search import SearchHit, SearchResult, search
 
 
@@ -49,12 +50,13 @@ def relevant_search(
     filter: dict | None = None,
     score_threshold: float = 0.0,
     rerank_note: str = "",
+    fusion: FusionConfig | None = None,
 ) -> RelevantResult:
     """The shared search, with every hit given a 0..1 relevance; hits below the threshold are dropped."""
     vector = embedder.encode([query.strip()])[0] if query.strip() else None
     result: SearchResult = search(
         collection, embedder, query, top_k=top_k, mode=mode, reranker=reranker, rerank=rerank,
-        candidates=candidates, rerank_note=rerank_note, filter=filter, query_vector=vector,
+        candidates=candidates, rerank_note=rerank_note, filter=filter, query_vector=vector, fusion=fusion,
     )  # fmt: skip
     if result.reranked:
         scores = sigmoid([h.score for h in result.hits])

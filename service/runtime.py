@@ -13,7 +13,7 @@ from indexer.collection import Collection, Manifest
 from indexer.pipeline import Indexer
 from indexer.vector_index import set_faiss_threads
 from models import Embedder, ModelLoadError, Reranker
-from service import fusion
+from service.fusion import FusionConfig
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,8 @@ class RerankerStatus:
 class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
-        fusion.configure(
-            fusion.FusionConfig(
-                settings.fusion, settings.fusion_dense_weight, lexical_depth=settings.fusion_lexical_depth, rerank_weight=settings.rerank_weight
-            )
+        self.fusion = FusionConfig(  # passed to every search this runtime serves
+            settings.fusion, settings.fusion_dense_weight, lexical_depth=settings.fusion_lexical_depth, rerank_weight=settings.rerank_weight
         )
         self.catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
         set_faiss_threads(settings.faiss_threads)

@@ -12,7 +12,7 @@ import numpy as np
 
 from indexer.collection import Collection
 from service.filters import SqlFilter, compile_filter
-from service.fusion import blend_rerank, fuse
+from service.fusion import FusionConfig, blend_rerank, fuse
 
 MODES = ("hybrid", "dense", "lexical")
 
@@ -75,6 +75,7 @@ def search(
     min_score: float | None = None,
     group_by_document: bool = False,
     query_vector: np.ndarray | None = None,
+    fusion: FusionConfig | None = None,
 ) -> SearchResult:
     """Retrieve, fuse and (when a reranker is given and asked for) rerank. Scores: higher is better.
 
@@ -107,7 +108,7 @@ def search(
         timings["lexical"] = _ms(t)
 
     if mode == "hybrid":
-        ranked = fuse(dense, lexical)
+        ranked = fuse(dense, lexical, fusion)
     else:
         ranked = dense or lexical
     ranked = ranked[:depth]
@@ -121,7 +122,7 @@ def search(
     if rerank and reranker is not None and ranked:
         t = time.perf_counter()
         scores = reranker.score(query, [chunks[cid].text for cid, _ in ranked])
-        ranked = blend_rerank(ranked, scores)
+        ranked = blend_rerank(ranked, scores, fusion)
         timings["rerank"] = _ms(t)
         reranked = True
     elif rerank and reranker is None and not rerank_note:

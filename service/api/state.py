@@ -193,6 +193,7 @@ class ApiState:
             min_score=options.min_score,
             group_by_document=options.group_by_document,
             query_vector=query_vector,
+            fusion=self.runtime.fusion,
         )
         for observe in self.search_observers:
             observe(result.timings_ms)

@@ -215,3 +215,19 @@ def test_collections_created_over_the_api_use_the_configured_index(settings_env,
     with TestClient(create_app()) as client:
         created = client.post("/v1/collections", json={"name": "ann"})
         assert created.status_code == 201 and created.json()["index_type"] == "hnsw"
+
+
+def test_search_uses_the_configured_fusion(settings_env, monkeypatch):
+    """QUARRY_FUSION reaches the API's searches through the runtime, not through process-wide state."""
+    import service.search
+
+    seen = []
+    real_fuse = service.search.fuse
+    monkeypatch.setattr(service.search, "fuse", lambda dense, lexical, config: seen.append(config) or real_fuse(dense, lexical, config))
+    monkeypatch.setenv("QUARRY_FUSION", "rrf")
+    monkeypatch.setenv("QUARRY_FUSION_DENSE_WEIGHT", "0.6")
+    with TestClient(create_app()) as client:
+        client.post("/v1/collections", json={"name": "f"})
+        client.put("/v1/collections/f/documents/a", json={"text": "the bread"})
+        assert client.post("/v1/collections/f/search", json={"query": "bread"}).status_code == 200
+    assert [(c.method, c.dense_weight) for c in seen] == [("rrf", 0.6)]

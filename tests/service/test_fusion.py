@@ -64,14 +64,10 @@ def test_hybrid_finds_exact_identifiers_dense_confuses(tmp_path, minilm):
     assert mrr["dense"] < 0.9 and mrr["rrf"] < 1.0, mrr  # what the fusion is for
 
 
-def test_settings_choose_the_process_fusion(tmp_path):
-    from service import fusion
-
-    try:
-        Runtime(Settings(data_dir=tmp_path, reranker="none", fusion="rrf", fusion_dense_weight=0.6, fusion_lexical_depth=0, rerank_weight=0.5))
-        assert fusion.current() == FusionConfig("rrf", 0.6, lexical_depth=0, rerank_weight=0.5)
-        assert fuse([(1, 0.9)], [(2, 5.0)]) == reciprocal_rank_fusion([[(1, 0.9)], [(2, 5.0)]], [0.6, 0.4])
-    finally:
-        fusion.configure(FusionConfig())
+def test_settings_choose_the_runtime_fusion(tmp_path):
+    runtime = Runtime(Settings(data_dir=tmp_path, reranker="none", fusion="rrf", fusion_dense_weight=0.6, fusion_lexical_depth=0, rerank_weight=0.5))
+    assert runtime.fusion == FusionConfig("rrf", 0.6, lexical_depth=0, rerank_weight=0.5)
+    assert fuse([(1, 0.9)], [(2, 5.0)], runtime.fusion) == reciprocal_rank_fusion([[(1, 0.9)], [(2, 5.0)]], [0.6, 0.4])
+    assert Runtime(Settings(data_dir=tmp_path, reranker="none")).fusion == FusionConfig()  # no leak between runtimes
     with pytest.raises(Exception, match="fusion_dense_weight"):
         Settings(data_dir=tmp_path, fusion_dense_weight=1.5)

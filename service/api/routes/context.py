@@ -23,7 +23,7 @@ def context(
         collection, state.embedder, body.query, top_k=body.top_k,
         reranker=state.reranker if body.rerank else None, rerank=body.rerank,
         mode=body.mode or state.settings.search_mode, candidates=state.settings.candidates,
-        filter=body.filter, score_threshold=threshold,
+        filter=body.filter, score_threshold=threshold, fusion=state.runtime.fusion,
     )  # fmt: skip
     block = build_context(result.hits, TokenCounter(state.embedder.tokenizer), body.max_tokens)
     return ContextResponse(
