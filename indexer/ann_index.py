@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.vector_index import ANN_TYPES, FlatFaissIndex, VectorIndex, faiss_module, read_id_mapped, use_faiss_threads
+from indexer.vector_index import ANN_TYPES, FaissIndex, FlatFaissIndex, VectorIndex, faiss_module, read_id_mapped
 
 HNSW_M = 32  # graph degree: memory ~ M * 2 * 4 bytes per vector on top of the vectors themselves
 HNSW_EF_CONSTRUCTION = 80
@@ -21,13 +21,12 @@ HNSW_EF_SEARCH = 256
 COMPACT_FRACTION = 0.2  # rebuild once tombstones are this share of the graph
 
 
-class HnswFaissIndex(VectorIndex):
+class HnswFaissIndex(FaissIndex):
     kind = "hnsw"
 
     def __init__(self, dimension: int, index=None, ef_search: int = HNSW_EF_SEARCH):
         super().__init__(dimension)
         faiss = faiss_module()
-
         self._faiss = faiss
         if index is None:
             hnsw = faiss.IndexHNSWFlat(dimension, HNSW_M, faiss.METRIC_INNER_PRODUCT)
@@ -51,38 +50,22 @@ class HnswFaissIndex(VectorIndex):
             fresh.index.add_with_ids(np.ascontiguousarray(vectors), stored[keep])
         self.index, self._hnsw, self._removed = fresh.index, fresh._hnsw, set()
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape[1] != self.dimension:
-            raise ValueError(f"vector dimension {vectors.shape[1]} does not match index dimension {self.dimension}")
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        with self._lock:
-            if self._removed and self._removed.intersection(ids.tolist()):
-                self._compact()  # an id coming back must not be hidden by its own tombstone
-            self.index.add_with_ids(vectors, ids)
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if self._removed and self._removed.intersection(ids.tolist()):
+            self._compact()  # an id coming back must not be hidden by its own tombstone
+        self.index.add_with_ids(vectors, ids)
 
-    def remove(self, ids: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        with self._lock:
-            stored = self._stored_ids()
-            self._removed.update(int(i) for i in np.asarray(ids)[np.isin(ids, stored)])
-            if len(self._removed) > COMPACT_FRACTION * max(1, self.index.ntotal):
-                self._compact()
+    def _remove(self, ids: np.ndarray) -> None:
+        stored = self._stored_ids()
+        self._removed.update(int(i) for i in ids[np.isin(ids, stored)])
+        if len(self._removed) > COMPACT_FRACTION * max(1, self.index.ntotal):
+            self._compact()
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
-        use_faiss_threads()
-        with self._lock:
-            live = self.index.ntotal - len(self._removed)
-            k = min(k, live)
-            if k <= 0:
-                return np.zeros((len(query), 0), np.float32), np.zeros((len(query), 0), np.int64)
-            fetch = min(self.index.ntotal, k + len(self._removed))
-            scores, ids = self.index.search(query, fetch)
-            removed = set(self._removed)
+    def _search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """k is at most the live count; tombstoned hits are fetched too, then dropped."""
+        fetch = min(self.index.ntotal, k + len(self._removed))
+        scores, ids = self.index.search(query, fetch)
+        removed = self._removed
         if not removed:
             return scores, ids
         out_scores = np.full((len(query), k), -np.inf, np.float32)
@@ -114,7 +97,7 @@ class HnswFaissIndex(VectorIndex):
         return cls(dimension, read_id_mapped(path, dimension, "IndexHNSWFlat"))
 
 
-class IvfFaissIndex(VectorIndex):
+class IvfFaissIndex(FaissIndex):
     """IndexIVFFlat (inner product), trained on the vectors it is built from; deletes natively."""
 
     kind = "ivf"
@@ -122,7 +105,6 @@ class IvfFaissIndex(VectorIndex):
     def __init__(self, dimension: int, index):
         super().__init__(dimension)
         faiss = faiss_module()
-
         self._faiss = faiss
         self.index = index
         self.index.nprobe = max(8, index.nlist // 16)
@@ -130,7 +112,6 @@ class IvfFaissIndex(VectorIndex):
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray) -> "IvfFaissIndex":
         faiss = faiss_module()
-
         dimension = vectors.shape[1]
         nlist = max(1, min(int(4 * math.sqrt(len(vectors))), len(vectors) // 39))  # faiss wants >= 39 points per list
         index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT)
@@ -138,27 +119,6 @@ class IvfFaissIndex(VectorIndex):
         index.train(vectors)
         index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
         return cls(dimension, index)
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        with self._lock:
-            self.index.add_with_ids(np.ascontiguousarray(vectors, np.float32), np.ascontiguousarray(ids, np.int64))
-
-    def remove(self, ids: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        with self._lock:
-            self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
-
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
-        use_faiss_threads()
-        with self._lock:
-            k = min(k, self.index.ntotal)
-            if k <= 0:
-                return np.zeros((len(query), 0), np.float32), np.zeros((len(query), 0), np.int64)
-            return self.index.search(query, k)
 
     def ids(self) -> np.ndarray:
         with self._lock:
@@ -169,13 +129,6 @@ class IvfFaissIndex(VectorIndex):
                 if invlists.list_size(i)
             ]
         return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-
-    def __len__(self) -> int:
-        return int(self.index.ntotal)
-
-    def save(self, path: Path) -> None:
-        with self._lock:
-            self._faiss.write_index(self.index, str(path))
 
 
 class AutoIndex(VectorIndex):
@@ -230,7 +183,6 @@ class AutoIndex(VectorIndex):
     @classmethod
     def load(cls, path: Path, dimension: int, threshold: int = 100_000, ann_type: str = "hnsw") -> "AutoIndex":
         faiss = faiss_module()
-
         index = faiss.read_index(str(path))
         if index.d != dimension:
             raise ValueError(f"index file has dimension {index.d}, expected {dimension}")

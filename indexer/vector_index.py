@@ -58,7 +58,6 @@ def use_faiss_threads() -> None:
     """Apply the configured thread count in the current thread, once."""
     if _faiss_threads and getattr(_thread_state, "applied", None) != _faiss_threads:
         faiss = faiss_module()
-
         faiss.omp_set_num_threads(_faiss_threads)
         _thread_state.applied = _faiss_threads
 
@@ -107,7 +106,57 @@ class VectorIndex:
         raise NotImplementedError
 
 
-class FlatFaissIndex(VectorIndex):
+class FaissIndex(VectorIndex):
+    """A faiss index with ids (`self.index`): the checks, locking and empty cases every kind shares.
+
+    Subclasses change what differs through `_add`, `_remove` and `_search`, each called under the lock.
+    """
+
+    index = None  # set by subclasses
+    _faiss = None
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.index.add_with_ids(vectors, ids)
+
+    def _remove(self, ids: np.ndarray) -> None:
+        self.index.remove_ids(ids)
+
+    def _search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.index.search(query, k)
+
+    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if vectors.shape[1] != self.dimension:
+            raise ValueError(f"vector dimension {vectors.shape[1]} does not match index dimension {self.dimension}")
+        with self._lock:
+            self._add(np.ascontiguousarray(ids, dtype=np.int64), vectors)
+
+    def remove(self, ids: np.ndarray) -> None:
+        if len(ids) == 0:
+            return
+        with self._lock:
+            self._remove(np.ascontiguousarray(ids, dtype=np.int64))
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
+        use_faiss_threads()
+        with self._lock:
+            k = min(k, len(self))
+            if k <= 0:
+                return np.zeros((len(query), 0), np.float32), np.zeros((len(query), 0), np.int64)
+            return self._search(query, k)
+
+    def __len__(self) -> int:
+        return int(self.index.ntotal)
+
+    def save(self, path: Path) -> None:
+        with self._lock:
+            self._faiss.write_index(self.index, str(path))
+
+
+class FlatFaissIndex(FaissIndex):
     """Exact search: FAISS IndexFlatIP behind an id map."""
 
     kind = "flat"
@@ -115,7 +164,6 @@ class FlatFaissIndex(VectorIndex):
     def __init__(self, dimension: int, index=None, use_gpu: bool | None = None):
         super().__init__(dimension)
         faiss = faiss_module()
-
         self._faiss = faiss
         self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         # the CPU IndexIDMap2 stays the truth (ids, removal, saving); a GPU copy of its flat storage answers
@@ -136,46 +184,21 @@ class FlatFaissIndex(VectorIndex):
         id_map = self._faiss.vector_to_array(self.index.id_map)
         return scores, np.where(positions >= 0, id_map[np.clip(positions, 0, None)], -1)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.shape[1] != self.dimension:
-            raise ValueError(f"vector dimension {vectors.shape[1]} does not match index dimension {self.dimension}")
-        with self._lock:
-            self.index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
-            if self._device_index is not None:
-                self._device_index.add(vectors)  # appended in the same order as the CPU storage
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.index.add_with_ids(vectors, ids)
+        if self._device_index is not None:
+            self._device_index.add(vectors)  # appended in the same order as the CPU storage
 
-    def remove(self, ids: np.ndarray) -> None:
-        if len(ids) == 0:
-            return
-        with self._lock:
-            self.index.remove_ids(np.ascontiguousarray(ids, dtype=np.int64))
-            self._device_index = None
+    def _remove(self, ids: np.ndarray) -> None:
+        self.index.remove_ids(ids)
+        self._device_index = None
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        query = np.ascontiguousarray(np.atleast_2d(query), dtype=np.float32)
-        use_faiss_threads()
-        with self._lock:
-            k = min(k, self.index.ntotal)
-            if k <= 0:
-                return np.zeros((len(query), 0), np.float32), np.zeros((len(query), 0), np.int64)
-            if self.use_gpu:
-                return self._device_search(query, k)
-            scores, ids = self.index.search(query, k)
-        return scores, ids
+    def _search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._device_search(query, k) if self.use_gpu else self.index.search(query, k)
 
     def ids(self) -> np.ndarray:
         with self._lock:
             return self._faiss.vector_to_array(self.index.id_map).astype(np.int64)
-
-    def __len__(self) -> int:
-        return int(self.index.ntotal)
-
-    def save(self, path: Path) -> None:
-        with self._lock:
-            self._faiss.write_index(self.index, str(path))
 
     @classmethod
     def load(cls, path: Path, dimension: int) -> "FlatFaissIndex":
