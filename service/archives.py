@@ -118,15 +118,8 @@ def _extract_zip(archive: Path, dest: Path, budget: _Budget) -> int:
             kind = stat.S_IFMT(info.external_attr >> 16)  # Unix file type, when the zip was made on Unix
             if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                 raise UnsafeArchiveMember(f"archive member {info.filename!r} is a link or device; only files and folders are accepted")
-            if target is None:
-                continue
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as source:  # checks the CRC at the end: a corrupt member raises BadZipFile
-                budget.copy(source, target)
-            files += 1
+            # zf.open checks the CRC at the end: a corrupt member raises BadZipFile
+            files += _write_member(target, info.is_dir(), lambda info=info: zf.open(info), budget)
     return files
 
 
@@ -143,17 +136,19 @@ def _extract_tar(tar: tarfile.TarFile, dest: Path, budget: _Budget) -> int:
                 _DATA_FILTER(member, str(dest))
             except tarfile.FilterError as exc:
                 raise UnsafeArchiveMember(f"archive member {member.name!r} refused: {exc}") from None
-        if target is None:
-            continue
-        if member.isdir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        source = tar.extractfile(member)
-        if source is None:  # pragma: no cover - isfile() members always have data
-            continue
-        with source:
-            budget.copy(source, target)
-        files += 1
+        files += _write_member(target, member.isdir(), lambda member=member: tar.extractfile(member), budget)
     return files
+
+
+def _write_member(target: Path | None, is_dir: bool, open_source, budget: "_Budget") -> int:
+    """Create one checked member (target None: nothing to write); 1 when a file was written."""
+    if target is None:
+        return 0
+    if is_dir:
+        target.mkdir(parents=True, exist_ok=True)
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open_source() as source:  # isfile() tar members and zip files always have data
+        budget.copy(source, target)
+    return 1
 
