@@ -362,8 +362,8 @@ class Collection:
             return []
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def lexical_search(self, query: str, k: int) -> list[tuple[int, float]]:
-        return self.store.lexical_search(query, k)
+    def lexical_search(self, query: str, k: int, where: tuple[str, tuple] | None = None) -> list[tuple[int, float]]:
+        return self.store.lexical_search(query, k, where)
 
     def counts(self) -> dict:
         documents, chunks = self.store.counts()

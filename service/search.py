@@ -81,7 +81,7 @@ def search(
 
     filter: a metadata filter (see service.filters) applied inside both retrievers, so top_k hits that
     match are found even when most chunks do not. min_score drops hits scoring below it (the scale is
-    the final stage's: reranker logits, RRF, cosine or BM25). group_by_document keeps each document's
+    the final stage's: reranker score, the normalized hybrid blend, cosine or BM25). group_by_document keeps each document's
     best chunk. query_vector: an embedding computed by the caller (batch search embeds all at once).
     """
     query = validate_query(query, top_k, mode, candidates)
@@ -101,10 +101,7 @@ def search(
         timings["dense"] = _ms(t)
     if mode in ("hybrid", "lexical"):
         t = time.perf_counter()
-        if where is None:
-            lexical = collection.lexical_search(query, depth)
-        else:
-            lexical = collection.store.lexical_search(query, depth, (where.sql, where.params))
+        lexical = collection.lexical_search(query, depth, None if where is None else (where.sql, where.params))
         timings["lexical"] = _ms(t)
 
     if mode == "hybrid":
