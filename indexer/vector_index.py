@@ -13,7 +13,6 @@ import numpy as np
 
 INDEX_TYPES = ("flat", "hnsw", "auto")
 ANN_TYPES = ("hnsw", "ivf")
-FAISS_GPU_INSTALL = "pip install faiss-gpu  (the gpu extra: pip install \"quarry[gpu]\")"
 FAISS_INSTALL = 'pip install "quarry[cpu]" (faiss-cpu), or "quarry[gpu]" on a CUDA machine (faiss-gpu)'
 
 

@@ -55,6 +55,3 @@ class Embedder(SharedModel):
 
             self._pipeline = PipelinedEncoder(self)
         return self._pipeline.encode(texts)
-
-    def encode_query(self, query: str) -> np.ndarray:
-        return self.encode([query])[0]

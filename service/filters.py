@@ -27,8 +27,6 @@ MAX_CONDITIONS = 64
 MAX_IN_VALUES = 256
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63}){0,7}$")
 
-Scalar = str | int | float | bool | None
-
 
 class InvalidFilter(ValueError):
     """The filter cannot be understood; the message says where and how to fix it."""
