@@ -69,15 +69,14 @@ class Chunker:
     def __init__(self, tokenizer, settings: ChunkerSettings | None = None):
         self.tokenizer = tokenizer
         self.settings = settings or ChunkerSettings()
+        self._rust = _untruncated_rust_tokenizer(tokenizer)
 
-    def _token_spans(self, text: str) -> list[tuple[int, int]]:
-        if getattr(self.tokenizer, "is_fast", False):
-            encoded = self.tokenizer(
-                text, add_special_tokens=False, return_offsets_mapping=True, truncation=False, verbose=False
-            )
-            return [(a, b) for a, b in encoded["offset_mapping"] if b > a]
-        # slow tokenizers give no offsets: fall back to words, which over-count rather than overflow less
-        return [m.span() for m in re.finditer(r"\w+|[^\w\s]", text)]
+    def _token_spans_many(self, texts: list[str]) -> list[list[tuple[int, int]]]:
+        """Character spans of each text's tokens; one batched call into the Rust tokenizer when there is one."""
+        if self._rust is not None:
+            return [[(a, b) for a, b in e.offsets if b > a] for e in self._rust.encode_batch(texts, add_special_tokens=False)]
+        # slow tokenizers give no offsets: fall back to words, which over-count rather than overflow
+        return [[m.span() for m in re.finditer(r"\w+|[^\w\s]", text)] for text in texts]
 
     @staticmethod
     def _break_strengths(text: str, spans: list[tuple[int, int]]) -> list[int]:
@@ -123,19 +122,51 @@ class Chunker:
         return windows
 
     def chunk(self, document: Document) -> list[Chunk]:
-        text = document.text
-        chunks: list[Chunk] = []
-        for section in split_sections(text, document.format == "markdown"):
-            body = text[section.start : section.end]
-            spans = [(section.start + a, section.start + b) for a, b in self._token_spans(body)]
-            if not spans:
+        return self.chunk_many([document])[0]
+
+    def chunk_many(self, documents: list[Document]) -> list[list[Chunk]]:
+        """Each document's chunks; all sections of all documents are tokenized in one batch."""
+        sections = [
+            (d, section)
+            for d, document in enumerate(documents)
+            for section in split_sections(document.text, document.format == "markdown")
+        ]
+        bodies = [documents[d].text[section.start : section.end] for d, section in sections]
+        out: list[list[Chunk]] = [[] for _ in documents]
+        for (d, section), body_spans in zip(sections, self._token_spans_many(bodies)):
+            if not body_spans:
                 continue
-            strengths = self._break_strengths(text, spans)
-            for first, last in self._windows(strengths):
+            document, chunks = documents[d], out[d]
+            text = document.text
+            spans = [(section.start + a, section.start + b) for a, b in body_spans]
+            if len(spans) <= self.settings.chunk_size:  # fits in one chunk: no cut to choose
+                windows = [(0, len(spans))]
+            else:
+                windows = self._windows(self._break_strengths(text, spans))
+            for first, last in windows:
                 start, end = spans[first][0], spans[last - 1][1]
                 chunks.append(Chunk(document.doc_id, len(chunks), text[start:end], start, end, section.heading_path))
-        if not chunks and text.strip():  # e.g. a Markdown file that is only headings
-            stripped = text.strip()
-            start = text.index(stripped)
-            chunks.append(Chunk(document.doc_id, 0, stripped, start, start + len(stripped), []))
-        return chunks
+        for document, chunks in zip(documents, out):
+            text = document.text
+            if not chunks and text.strip():  # e.g. a Markdown file that is only headings
+                stripped = text.strip()
+                start = text.index(stripped)
+                chunks.append(Chunk(document.doc_id, 0, stripped, start, start + len(stripped), []))
+        return out
+
+
+def _untruncated_rust_tokenizer(tokenizer):
+    """A private copy of a fast tokenizer's Rust backend with no truncation or padding, or None.
+
+    A copy, because the transformers wrapper changes its backend's truncation on every call (an embedder
+    call leaves it truncating at 256 tokens), and a truncated text would lose its tail from the chunks.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
+    if backend is None:
+        return None
+    from tokenizers import Tokenizer
+
+    copy = Tokenizer.from_str(backend.to_str())
+    copy.no_truncation()
+    copy.no_padding()
+    return copy

@@ -86,3 +86,25 @@ def test_settings_are_validated():
         ChunkerSettings(chunk_size=100, overlap=60).validate()
     with pytest.raises(ValueError, match="too small"):
         ChunkerSettings(chunk_size=4, overlap=0).validate()
+
+
+def test_chunk_many_matches_one_document_at_a_time(chunker):
+    docs = [
+        Document("short", "A short passage about bread."),
+        Document("long", " ".join(f"Sentence {i} is about the planet and the bread." for i in range(30))),
+        Document("md", "# Title\n\nIntro words here.\n\n## Part\n\n" + "more words " * 40, format="markdown"),
+        Document("blank", "   \n\n  "),
+        Document("headings", "# Only\n## Headings", format="markdown"),
+    ]
+    batched = chunker.chunk_many(docs)
+    assert batched == [chunker.chunk(doc) for doc in docs]
+    assert [len(chunks) for chunks in batched][:3] == [1, len(batched[1]), len(batched[2])] and len(batched[1]) > 1
+    assert batched[3] == []
+
+
+def test_chunker_sees_whole_texts_after_the_tokenizer_was_used_truncating(chunker):
+    # the transformers wrapper leaves its Rust backend truncating after a call like the embedder's
+    chunker.tokenizer(["x " * 500], truncation=True, max_length=8)
+    text = " ".join(f"word{i}" for i in range(300))
+    chunks = chunker.chunk(Document("d", text))
+    assert chunks[-1].end == len(text) and chunks[-1].text.endswith("word299")
