@@ -12,12 +12,13 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from indexer.chunker import Chunker
 from indexer.collection import Collection
-from indexer.documents import Document, validate_doc_id
+from indexer.documents import Chunk, Document, validate_doc_id
 from indexer.errors import InvalidDocumentId, LoadError
 from indexer.loaders import SUPPORTED_EXTENSIONS, discover, load_file
 from indexer.store import PreparedDocument
@@ -69,54 +70,99 @@ class IndexProgress:
         return max(self.total - self.done, 0) / self.rate if self.rate > 0 else None
 
 
+def default_batch_documents(embedder) -> int:
+    """Documents per transaction: a GPU embeds a CPU-sized batch in milliseconds and would wait on
+    per-batch work (commits, small model calls), so it gets larger ones; a CPU takes ~1 s per 64 passages,
+    which keeps progress moving and a crash cheap."""
+    choice = getattr(embedder, "choice", None)
+    return 512 if getattr(choice, "is_cuda", False) else 64
+
+
+@dataclass
+class Batch:
+    """One transaction's worth of documents on its way in: diff() -> embed() -> commit()."""
+
+    todo: list[tuple[Document, str]] = field(default_factory=list)  # changed documents and their content hashes
+    prepared: list[PreparedDocument] = field(default_factory=list)  # chunked and embedded, ready to write
+    stored: set[str] = field(default_factory=set)  # ids already in the collection: updated, not added
+    unchanged: int = 0
+    skipped: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def hashes(self) -> dict[str, str]:
+        return {p.document.doc_id: p.content_hash for p in self.prepared}
+
+
 class Indexer:
     """Writes documents into one collection with one embedder."""
 
-    def __init__(self, collection: Collection, embedder, batch_documents: int = 64, save_every_s: float = 60.0):
+    def __init__(self, collection: Collection, embedder, batch_documents: int | None = None, save_every_s: float = 60.0):
         self.collection = collection
         self.embedder = embedder
         self.chunker = Chunker(embedder.tokenizer, collection.manifest.chunker_settings)
-        self.batch_documents = batch_documents
+        self.batch_documents = batch_documents or default_batch_documents(embedder)
         self.save_every_s = save_every_s
 
     def upsert(self, documents: list[Document], report: IndexReport | None = None) -> IndexReport:
         """Insert new, replace changed, skip unchanged documents; one transaction for the whole list."""
         report = report or IndexReport()
+        self.commit(self.embed(self.diff(documents)), report)
+        return report
+
+    def diff(self, documents: list[Document], in_flight: dict[str, str] | None = None) -> "Batch":
+        """Which documents need work. in_flight: doc_id -> content hash of a batch embedded but not yet
+        committed, counted as stored (the same id can come twice in one job)."""
         for doc in documents:  # before any work: a bad id fails the whole call, nothing is written
             validate_doc_id(doc.doc_id)
+        batch = Batch()
         latest = {doc.doc_id: doc for doc in documents}  # the last copy of a repeated id wins
         if len(latest) < len(documents):
-            report.warnings.append(f"{len(documents) - len(latest)} repeated document ids in one batch; the last copy of each was kept")
+            batch.warnings.append(f"{len(documents) - len(latest)} repeated document ids in one batch; the last copy of each was kept")
         stored = self.collection.store.content_hashes(latest)
-        todo: list[tuple[Document, str]] = []
+        stored.update({doc_id: h for doc_id, h in (in_flight or {}).items() if doc_id in latest})
+        batch.stored = set(stored)
         for doc in latest.values():
             content_hash = doc.content_hash()
             if stored.get(doc.doc_id) == content_hash:
-                report.unchanged += 1
+                batch.unchanged += 1
             else:
-                todo.append((doc, content_hash))
-        if not todo:
-            return report
-        all_chunks = [(doc, h, self.chunker.chunk(doc)) for doc, h in todo]
-        texts = [c.embedding_text(doc.title) for doc, _, chunks in all_chunks for c in chunks]
+                batch.todo.append((doc, content_hash))
+        return batch
+
+    def embed(self, batch: "Batch") -> "Batch":
+        """Chunk and embed what diff() found changed. Touches no storage, so it can run beside a commit."""
+        if not batch.todo:
+            return batch
+        chunked = self.chunk_documents([doc for doc, _ in batch.todo])
+        texts = [c.embedding_text(doc.title) for (doc, _), chunks in zip(batch.todo, chunked) for c in chunks]
         vectors = self.embedder.encode(texts)
-        prepared, offset = [], 0
-        for doc, content_hash, chunks in all_chunks:
+        offset = 0
+        for (doc, content_hash), chunks in zip(batch.todo, chunked):
             if not chunks:
-                report.skipped += 1
-                report.warnings.append(f"document {doc.doc_id!r} has no text to index, skipped")
+                batch.skipped += 1
+                batch.warnings.append(f"document {doc.doc_id!r} has no text to index, skipped")
                 continue
-            prepared.append(PreparedDocument(doc, content_hash, chunks, vectors[offset : offset + len(chunks)]))
+            batch.prepared.append(PreparedDocument(doc, content_hash, chunks, vectors[offset : offset + len(chunks)]))
             offset += len(chunks)
-        if prepared:
-            self.collection.write(prepared)
-        for p in prepared:
-            if p.document.doc_id in stored:
+        return batch
+
+    def commit(self, batch: "Batch", report: IndexReport) -> None:
+        """Write an embedded batch in one transaction and count it into the report."""
+        if batch.prepared:
+            self.collection.write(batch.prepared)
+        report.unchanged += batch.unchanged
+        report.skipped += batch.skipped
+        report.warnings.extend(batch.warnings)
+        for p in batch.prepared:
+            if p.document.doc_id in batch.stored:
                 report.updated += 1
             else:
                 report.added += 1
             report.chunks += len(p.chunks)
-        return report
+
+    def chunk_documents(self, documents: list[Document]) -> list[list[Chunk]]:
+        return self.chunker.chunk_many(documents)
 
     def index_paths(
         self,
@@ -172,16 +218,34 @@ class Indexer:
             if on_progress is not None:
                 on_progress(state)
 
-        def flush() -> None:
+        # chunking and embedding batch k+1 (a worker thread) overlaps writing batch k (this thread, which
+        # holds the write lock); the worker touches no storage
+        ahead = ThreadPoolExecutor(1, thread_name_prefix="quarry-embed")
+        embedding: tuple[Future, int] | None = None  # the batch in the worker, and how many documents it came from
+
+        def commit(batch: Batch, count: int) -> None:
             nonlocal last_save
-            if pending:
-                self.upsert(pending, report)
-                advance(len(pending))
-                pending.clear()
-                publish()
+            self.commit(batch, report)
+            advance(count)
+            publish()
             if time.monotonic() - last_save > self.save_every_s:
                 self.collection.save_index()
                 last_save = time.monotonic()
+
+        def flush() -> None:
+            """Hand the pending documents to the worker, and commit the batch it finished before them."""
+            nonlocal embedding
+            previous = None
+            if embedding is not None:
+                future, count = embedding
+                embedding = None
+                previous = (future.result(), count)
+            if pending:
+                batch = self.diff(list(pending), in_flight=previous[0].hashes if previous else None)
+                embedding = (ahead.submit(self.embed, batch), len(pending))
+                pending.clear()
+            if previous is not None:
+                commit(*previous)
 
         try:
             publish()
@@ -221,7 +285,8 @@ class Indexer:
                     pending.append(doc)
                     if len(pending) >= self.batch_documents:
                         flush()
-            flush()
+            while pending or embedding is not None:
+                flush()
             publish()
             if prune:
                 for root in paths:
@@ -230,6 +295,7 @@ class Indexer:
                         gone = [doc_id for doc_id in self.collection.store.documents_under(prefix) if doc_id not in seen]
                         report.removed += self.collection.delete(gone) if gone else 0
         finally:
+            ahead.shutdown(wait=True, cancel_futures=True)  # a batch not committed is dropped, never half-written
             bar.close()
             self.collection.save_index()
         for suffix, count in sorted(unsupported.items()):

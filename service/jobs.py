@@ -154,7 +154,7 @@ class JobManager:
         roots: list[Path],
         open_collection: Callable[[str], object],
         embedder,
-        batch_documents: int = 64,
+        batch_documents: int | None = None,
     ):
         self.roots = roots
         self.uploads = Path(data_dir) / "uploads"

@@ -113,7 +113,9 @@ class Settings(BaseSettings):
     job_roots: str = Field(
         "", description="comma-separated server folders that batch indexing jobs may read; empty disables jobs"
     )
-    job_batch_documents: int = Field(64, ge=1, le=4096, description="documents per transaction in batch jobs")
+    job_batch_documents: int | None = Field(
+        None, ge=1, le=4096, description="documents per transaction in batch jobs (default: 64 on CPU, 512 on a GPU)"
+    )
     # chat frontends: RAG context and MCP (issue 7)
     context_score_threshold: float = Field(
         0.3, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs to enter a RAG context block"
