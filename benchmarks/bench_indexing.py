@@ -10,6 +10,7 @@ shuffled) so the 200,000-chunk GPU goal can be measured from the 5,000-passage m
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -70,7 +71,7 @@ def main(argv=None) -> None:
     labels = {
         "plain": f"SentenceTransformer.encode() defaults (fp32, batch 32) on {device}",
         "pipeline": f"quarry PipelinedEncoder ({embedder.choice.dtype}, {pipeline.tokens_per_batch} tokens/batch)",
-        "end-to-end": "quarry Indexer.upsert: chunk + embed + SQLite + FAISS",
+        "end-to-end": "quarry index corpus.jsonl: read + chunk + embed + SQLite + FAISS",
     }
     for key, seconds in timings.items():
         if seconds:
@@ -81,21 +82,20 @@ def main(argv=None) -> None:
         print(f"({limit - len(corpus):,} passages synthesized from the {len(corpus):,} real ones)")
 
 
-def index_end_to_end(embedder, texts: list[str], batch_documents: int = 4096) -> float:
-    """Seconds to index `texts` as documents into a fresh collection (the path `quarry index` takes)."""
+def index_end_to_end(embedder, texts: list[str]) -> float:
+    """Seconds for `quarry index corpus.jsonl` on `texts`: read, chunk, embed, write SQLite + FAISS, save."""
     from indexer.collection import Collection, Manifest
-    from indexer.documents import Document
     from indexer.pipeline import Indexer
 
     with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "corpus.jsonl"
+        with open(source, "w") as handle:
+            for i, text in enumerate(texts):
+                handle.write(json.dumps({"_id": f"p{i}", "text": text}) + "\n")
         manifest = Manifest("bench", embedder.reference, embedder.dimension, 200, 32, "auto")
         with Collection.create(Path(tmp) / "bench", manifest) as collection:
-            indexer = Indexer(collection, embedder)
-            docs = [Document(f"p{i}", text) for i, text in enumerate(texts)]
             with Timer() as t:
-                for start in range(0, len(docs), batch_documents):
-                    indexer.upsert(docs[start : start + batch_documents])
-                collection.save_index()
+                Indexer(collection, embedder).index_paths([source], progress=False)  # saves vectors.faiss at the end
     return t.seconds
 
 

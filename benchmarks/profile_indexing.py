@@ -1,0 +1,137 @@
+"""Where `quarry index` spends its time outside the model, stage by stage.
+
+A corpus.jsonl of msmarco-subset passages (synthesized past 5,000) goes through `Indexer.index_paths`,
+the path `quarry index` takes, with the embedder's forward pass replaced by a free one: the real
+tokenizer and dimension, random unit vectors out. On a GPU the model embeds tens of thousands of
+passages a second, so what is left here (reading, chunking, SQLite, FAISS) decides the end-to-end rate
+there; this measures that ceiling on any machine.
+
+    python -m benchmarks.profile_indexing --limit 20000
+    python -m benchmarks.profile_indexing --limit 20000 --profile     # plus the top functions (cProfile)
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import functools
+import io
+import json
+import logging
+import pstats
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import DEFAULT_DATA, load_beir, scale_passages, table
+
+
+class FreeEmbedder:
+    """The real embedder's tokenizer, reference and dimension; encode() skips the model."""
+
+    def __init__(self, embedder):
+        self._real = embedder
+        self._rng = np.random.default_rng(0)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def encode(self, texts, **_):
+        vectors = self._rng.standard_normal((len(texts), self._real.dimension), dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+class StageClock:
+    """Wall time per stage, taken by wrapping the functions that do each stage (undone by restore())."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._undo: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner, name: str, stage: str) -> None:
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def timed(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - start
+
+        self._undo.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def restore(self) -> None:
+        for owner, name, original in reversed(self._undo):
+            setattr(owner, name, original)
+        self._undo.clear()
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="BEIR folder (default: ../shared/datasets/msmarco-subset)")
+    parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2", help="embedder reference (its tokenizer is used)")
+    parser.add_argument("--limit", type=int, default=20_000, help="passages")
+    parser.add_argument("--batch-documents", type=int, default=None, help="documents per transaction (default: the Indexer's)")
+    parser.add_argument("--profile", action="store_true", help="also print the top functions by own time (cProfile; slows Python parts)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    logging.basicConfig(level=logging.WARNING)
+    args = parse_args(argv)
+    import indexer.pipeline as pipeline_module
+    from indexer.collection import Collection, Manifest
+    from indexer.pipeline import Indexer
+    from indexer.store import Store
+    from models import Embedder
+
+    embedder = FreeEmbedder(Embedder(args.model, device="cpu").load())
+    corpus, _, _ = load_beir(args.data)
+    texts = scale_passages(list(corpus.values()), args.limit)
+    clock = StageClock()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "corpus.jsonl"
+        with open(source, "w") as handle:
+            for i, text in enumerate(texts):
+                handle.write(json.dumps({"_id": f"p{i}", "text": text}) + "\n")
+        manifest = Manifest("profile", embedder.reference, embedder.dimension, 200, 32, "flat")
+        with Collection.create(Path(tmp) / "profile", manifest) as collection:
+            indexer = Indexer(collection, embedder)
+            if args.batch_documents:
+                indexer.batch_documents = args.batch_documents
+            clock.wrap(pipeline_module, "load_file", "read + parse JSONL")
+            clock.wrap(indexer, "chunk_documents", "chunk (tokenize with offsets)")
+            clock.wrap(embedder, "encode", "embed (free: no model)")
+            clock.wrap(Store, "write_documents", "SQLite write (rows + FTS5)")
+            clock.wrap(Collection, "_apply", "vector index add")
+            clock.wrap(Collection, "save_index", "save vectors.faiss")
+            profiler = cProfile.Profile() if args.profile else None
+            start = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            report = indexer.index_paths([source], progress=False)
+            if profiler:
+                profiler.disable()
+            total = time.perf_counter() - start
+            clock.restore()
+    rows = [[stage, seconds, 100 * seconds / total, args.limit / seconds if seconds else float("inf")] for stage, seconds in clock.seconds.items()]
+    rows.append(["total (wall)", total, 100.0, args.limit / total])
+    print(table(
+        f"`quarry index` without the model: {args.limit:,} passages, {report.chunks:,} chunks, "
+        f"{indexer.batch_documents} documents per batch",
+        ["stage", "seconds", "% of total", "passages/s if only this stage"], rows,
+    ))
+    print("chunking and embedding run in a worker thread beside the SQLite writes, so stages can add up to more than the total")
+    if profiler:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+        print(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()
