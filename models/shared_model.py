@@ -17,14 +17,14 @@ class SharedModel:
         reference: str,
         device: str = "auto",
         dtype: str = "auto",
-        batch_size: int = 64,
+        batch_size: int | None = None,
         allow_downloads: bool = False,
         backend: str = "torch",
         cache_dir: str | Path | None = None,
     ):
         self.reference = reference
         self.choice: DeviceChoice = select_device(device, dtype)
-        self.batch_size = batch_size
+        self.batch_size = batch_size or self.choice.default_batch_size
         self.allow_downloads = allow_downloads
         self.backend = validate_backend(backend)
         self.cache_dir = cache_dir  # where the onnx backends keep their exported models

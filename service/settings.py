@@ -83,7 +83,9 @@ class Settings(BaseSettings):
     allow_downloads: bool = Field(False, description="let models be fetched from the Hugging Face hub")
     device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
     dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
-    batch_size: int = Field(64, ge=1, le=4096, description="texts per embedder forward pass")
+    batch_size: int | None = Field(
+        None, ge=1, le=4096, description="texts per forward pass of the embedder and reranker (default: 16 on CPU, 64 on a GPU)"
+    )
     chunk_size: int = Field(200, ge=8, le=8192, description="tokens per chunk for new collections")
     chunk_overlap: int = Field(32, ge=0, description="tokens shared by chunks cut inside a paragraph")
     search_mode: SearchMode = "hybrid"

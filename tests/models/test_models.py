@@ -43,6 +43,14 @@ def test_auto_picks_cuda_half_precision_when_present(monkeypatch):
     monkeypatch.setattr("models.device.cuda_available", lambda: True)
     choice = select_device("auto")
     assert (choice.device, choice.dtype, choice.is_cuda) == ("cuda", "float16", True)
+    assert choice.default_batch_size == 64
+
+
+def test_batch_size_defaults_narrow_on_cpu_and_can_be_set(tiny_embedder_path, tiny_reranker_path):
+    # narrow CPU batches pad less: each batch is padded to its longest text
+    assert Embedder(tiny_embedder_path, device="cpu").batch_size == 16
+    assert Reranker(tiny_reranker_path, device="cpu").batch_size == 16
+    assert Embedder(tiny_embedder_path, device="cpu", batch_size=100).batch_size == 100
 
 
 def test_embedder_outputs_normalized_float32(tiny_embedder):
