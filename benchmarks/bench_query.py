@@ -124,7 +124,7 @@ def main(argv=None) -> None:
     batcher.enable_batching(max_batch=64, max_wait_ms=args.batch_ms)
     rows = []
     for clients in [int(c) for c in args.clients.split(",")]:
-        for batching in ([False] if clients == 1 else [False, True]):
+        for batching in (False, True):
             latencies, wall, stages = run_level(collection, batcher if batching else unbatched, reranker, queries, clients, args.seconds)
             rows.append([
                 clients, f"{args.batch_ms:g} ms" if batching else "off", len(latencies), percentile(latencies, 50),

@@ -104,9 +104,13 @@ class Settings(BaseSettings):
     max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
     max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")
     query_batching: Literal["auto", "on", "off"] = Field(
-        "auto", description="batch concurrent query embeddings into one model call; auto: on for CUDA only"
+        "auto", description="batch concurrent query embeddings into one model call (auto and on: yes; off: one call per query)"
     )
-    query_batch_wait_ms: float = Field(2.0, ge=0, le=100, description="how long a query waits for others to share its batch")
+    query_batch_wait_ms: float | None = Field(
+        None, ge=0, le=100,
+        description="how long the first query of a batch waits for others (default: 2 on a GPU; 0 on CPU, where "
+        "queries that arrive while the model is busy still share its next call)",
+    )
     query_batch_size: int = Field(64, ge=1, le=4096, description="most queries embedded in one batched call")
 
     # Operations

@@ -36,9 +36,11 @@ class ApiState:
         reranker = self.runtime.reranker()
         self.reranker = GuardedReranker(reranker) if reranker is not None else None
         self.search_observers: list[Callable[[dict[str, float]], None]] = []  # e.g. metrics, per stage timings
-        mode = settings.query_batching
-        if mode == "on" or (mode == "auto" and self.runtime.embedder.choice.is_cuda):
-            self.embedder.enable_batching(settings.query_batch_size, settings.query_batch_wait_ms)
+        if settings.query_batching != "off":
+            wait_ms = settings.query_batch_wait_ms
+            if wait_ms is None:  # a GPU gains from waiting for company; a CPU is busy enough to gather it
+                wait_ms = 2.0 if self.runtime.embedder.choice.is_cuda else 0.0
+            self.embedder.enable_batching(settings.query_batch_size, wait_ms)
         for name in self.runtime.catalog.names():  # open (and catch up) every collection before serving
             try:
                 self.runtime.open_collection(name)
