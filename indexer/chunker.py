@@ -9,6 +9,8 @@ end on a paragraph break need no overlap; chunks cut inside a paragraph overlap 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 from indexer.documents import Chunk, Document
@@ -155,18 +157,36 @@ class Chunker:
         return out
 
 
+_RUST_COPIES: dict[int, tuple[object, object]] = {}  # id(backend) -> (backend, copy); models live for the process
+_RUST_COPIES_LOCK = threading.Lock()
+
+
 def _untruncated_rust_tokenizer(tokenizer):
     """A private copy of a fast tokenizer's Rust backend with no truncation or padding, or None.
 
     A copy, because the transformers wrapper changes its backend's truncation on every call (an embedder
     call leaves it truncating at 256 tokens), and a truncated text would lose its tail from the chunks.
+    Made once per tokenizer (a copy costs ~25 ms, and the API builds a Chunker per upsert); the copy is
+    never reconfigured, so threads can share it.
     """
     backend = getattr(tokenizer, "backend_tokenizer", None) if getattr(tokenizer, "is_fast", False) else None
     if backend is None:
         return None
-    from tokenizers import Tokenizer
+    with _RUST_COPIES_LOCK:
+        cached = _RUST_COPIES.get(id(backend))
+        if cached is not None and cached[0] is backend:
+            return cached[1]
+        from tokenizers import Tokenizer
 
-    copy = Tokenizer.from_str(backend.to_str())
-    copy.no_truncation()
-    copy.no_padding()
-    return copy
+        for attempt in range(5):
+            try:  # the wrapper may hold its backend mutably borrowed for a moment in another thread
+                copy = Tokenizer.from_str(backend.to_str())
+                break
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.01)
+        copy.no_truncation()
+        copy.no_padding()
+        _RUST_COPIES[id(backend)] = (backend, copy)
+        return copy
