@@ -74,8 +74,10 @@ class GuardedEmbedder:
         return np.concatenate(parts) if parts else self.embedder.encode([])
 
     def encode(self, texts: list[str], **kwargs) -> np.ndarray:
+        """Small requests (queries) share batches; larger ones (document upserts) go by lock-sized slices,
+        so a query never waits behind a whole upsert, only behind one slice of it."""
         texts = list(texts)
-        if self.batcher is not None and 0 < len(texts) <= self.batcher.max_batch:
+        if self.batcher is not None and 0 < len(texts) <= min(self.batcher.max_batch, self.embedder.batch_size):
             return self.batcher.encode(texts)
         return self._encode_locked(texts)
 

@@ -70,6 +70,18 @@ def test_guarded_embedder_batches_queries_and_matches_direct_encoding(tiny_embed
     guarded.close()
 
 
+def test_requests_larger_than_one_forward_pass_skip_the_batcher(tiny_embedder):
+    """An upsert's chunks go by lock-sized slices, so queries wait behind a slice, not the whole upsert."""
+    guarded = GuardedEmbedder(tiny_embedder)
+    batcher = guarded.enable_batching(max_batch=64, max_wait_ms=0)
+    assert tiny_embedder.batch_size == 16  # the CPU default
+    guarded.encode([f"query {i}" for i in range(10)])
+    assert batcher.calls == 1
+    upsert = guarded.encode([f"chunk {i}" for i in range(40)])
+    assert upsert.shape == (40, tiny_embedder.dimension) and batcher.calls == 1
+    guarded.close()
+
+
 def test_chunking_and_encoding_from_many_threads_do_not_collide(tiny_embedder):
     """Fast tokenizers raise 'Already borrowed' when used with different truncation settings at once."""
     from indexer.chunker import Chunker, ChunkerSettings
