@@ -10,14 +10,13 @@ shuffled) so the 200,000-chunk GPU goal can be measured from the 5,000-passage m
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_DATA, Timer, load_beir, scale_passages, sync_cuda, table
+from benchmarks.common import DEFAULT_DATA, Timer, load_beir, scale_passages, sync_cuda, table, write_corpus_jsonl
 
 
 def parse_args(argv=None):
@@ -88,10 +87,7 @@ def index_end_to_end(embedder, texts: list[str]) -> float:
     from indexer.pipeline import Indexer
 
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "corpus.jsonl"
-        with open(source, "w") as handle:
-            for i, text in enumerate(texts):
-                handle.write(json.dumps({"_id": f"p{i}", "text": text}) + "\n")
+        source = write_corpus_jsonl(texts, Path(tmp) / "corpus.jsonl")
         manifest = Manifest("bench", embedder.reference, embedder.dimension, 200, 32, "auto")
         with Collection.create(Path(tmp) / "bench", manifest) as collection:
             with Timer() as t:

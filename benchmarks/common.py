@@ -61,6 +61,14 @@ def scale_passages(passages: list[str], count: int, seed: int = 0) -> list[str]:
     return out
 
 
+def write_corpus_jsonl(texts: list[str], path: Path) -> Path:
+    """The texts as a BEIR-style corpus.jsonl (ids p0, p1, ...): what `quarry index` reads in bulk."""
+    with open(path, "w") as handle:
+        for i, text in enumerate(texts):
+            handle.write(json.dumps({"_id": f"p{i}", "text": text}) + "\n")
+    return path
+
+
 def ndcg_at_10(ranked: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> float:
     """Mean nDCG@10 (linear gains, as pytrec_eval/BEIR) over the judged queries."""
     scores = []

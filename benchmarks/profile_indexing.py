@@ -16,7 +16,6 @@ import argparse
 import cProfile
 import functools
 import io
-import json
 import logging
 import pstats
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.common import DEFAULT_DATA, load_beir, scale_passages, table
+from benchmarks.common import DEFAULT_DATA, load_beir, scale_passages, table, write_corpus_jsonl
 
 
 class FreeEmbedder:
@@ -100,10 +99,7 @@ def main(argv=None) -> None:
     texts = scale_passages(list(corpus.values()), args.limit)
     clock = StageClock()
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "corpus.jsonl"
-        with open(source, "w") as handle:
-            for i, text in enumerate(texts):
-                handle.write(json.dumps({"_id": f"p{i}", "text": text}) + "\n")
+        source = write_corpus_jsonl(texts, Path(tmp) / "corpus.jsonl")
         manifest = Manifest("profile", embedder.reference, embedder.dimension, 200, 32, "flat")
         with Collection.create(Path(tmp) / "profile", manifest) as collection:
             indexer = Indexer(collection, embedder)

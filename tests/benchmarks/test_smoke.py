@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import bench_ann, bench_backends, bench_indexing, bench_query
+from benchmarks import bench_ann, bench_backends, bench_indexing, bench_query, profile_indexing
 from benchmarks.common import ndcg_at_10, percentile, scale_passages
 
 WORDS = "bread flour water tire bike chain coffee tea planet sun moon star git commit python file plant".split()
@@ -37,7 +37,9 @@ def test_benchmarks_print_their_tables(beir, tiny_embedder_path, tiny_reranker_p
     bench_backends.main(common + ["--reranker", tiny_reranker_path, "--backends", "torch,onnx", "--limit", "16", "--repeat", "1", "--queries", "3"])
     bench_indexing.main(common + ["--limit", "80", "--repeat", "1", "--device", "cpu"])
     bench_query.main(common + ["--reranker", tiny_reranker_path, "--limit", "60", "--clients", "1,2", "--seconds", "0.3", "--device", "cpu"])
+    profile_indexing.main(common + ["--limit", "90", "--batch-documents", "16"])
     out = capsys.readouterr().out
+    assert "90 passages, 90 chunks, 16 documents per batch" in out and "| SQLite write (rows + FTS5)" in out
     for title in ("Vector index: recall@10", "CPU backends", "Indexing throughput", "Query latency"):
         assert f"## {title}" in out
     assert "nDCG@10 change onnx vs torch" in out and "cosine min 1.0" in out
