@@ -106,7 +106,7 @@ def main(argv=None) -> None:
             if args.batch_documents:
                 indexer.batch_documents = args.batch_documents
             clock.wrap(pipeline_module, "load_file", "read + parse JSONL")
-            clock.wrap(indexer, "chunk_documents", "chunk (tokenize with offsets)")
+            clock.wrap(indexer.chunker, "chunk_many", "chunk (tokenize with offsets)")
             clock.wrap(embedder, "encode", "embed: tokenize only, no model")
             clock.wrap(Store, "write_documents", "SQLite write (rows + FTS5)")
             clock.wrap(Collection, "_apply", "vector index add")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from indexer.chunker import Chunker
 from indexer.collection import Collection
-from indexer.documents import Chunk, Document, validate_doc_id
+from indexer.documents import Document, validate_doc_id
 from indexer.errors import InvalidDocumentId, LoadError
 from indexer.loaders import SUPPORTED_EXTENSIONS, discover, load_file
 from indexer.store import PreparedDocument
@@ -110,7 +110,7 @@ class Indexer:
         self.commit(self.embed(self.diff(documents)), report)
         return report
 
-    def diff(self, documents: list[Document], in_flight: dict[str, str] | None = None) -> "Batch":
+    def diff(self, documents: list[Document], in_flight: dict[str, str] | None = None) -> Batch:
         """Which documents need work. in_flight: doc_id -> content hash of a batch embedded but not yet
         committed, counted as stored (the same id can come twice in one job)."""
         for doc in documents:  # before any work: a bad id fails the whole call, nothing is written
@@ -130,11 +130,11 @@ class Indexer:
                 batch.todo.append((doc, content_hash))
         return batch
 
-    def embed(self, batch: "Batch") -> "Batch":
+    def embed(self, batch: Batch) -> Batch:
         """Chunk and embed what diff() found changed. Touches no storage, so it can run beside a commit."""
         if not batch.todo:
             return batch
-        chunked = self.chunk_documents([doc for doc, _ in batch.todo])
+        chunked = self.chunker.chunk_many([doc for doc, _ in batch.todo])
         texts = [c.embedding_text(doc.title) for (doc, _), chunks in zip(batch.todo, chunked) for c in chunks]
         vectors = self.embedder.encode(texts)
         offset = 0
@@ -147,7 +147,7 @@ class Indexer:
             offset += len(chunks)
         return batch
 
-    def commit(self, batch: "Batch", report: IndexReport) -> None:
+    def commit(self, batch: Batch, report: IndexReport) -> None:
         """Write an embedded batch in one transaction and count it into the report."""
         if batch.prepared:
             self.collection.write(batch.prepared)
@@ -160,9 +160,6 @@ class Indexer:
             else:
                 report.added += 1
             report.chunks += len(p.chunks)
-
-    def chunk_documents(self, documents: list[Document]) -> list[list[Chunk]]:
-        return self.chunker.chunk_many(documents)
 
     def index_paths(
         self,
