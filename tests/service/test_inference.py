@@ -40,6 +40,32 @@ def test_concurrent_requests_share_batches_and_get_their_own_rows():
     assert all(len(batch) <= 16 for batch in calls) and sum(map(len, calls)) == 24
 
 
+def test_without_a_wait_a_lone_query_runs_in_its_own_thread_and_busy_times_still_batch():
+    calls, threads_seen = [], []
+
+    def encode(texts):
+        threads_seen.append(threading.current_thread())
+        return fake_encode(calls)(texts)
+
+    batcher = MicroBatcher(encode, max_batch=16, max_wait_ms=0)
+    assert batcher.encode(["alone"])[:, 0].tolist() == [5.0]
+    assert threads_seen == [threading.current_thread()] and batcher.calls == 1  # no hand-off to the worker
+    results, barrier = {}, threading.Barrier(12)
+
+    def worker(i):
+        barrier.wait()
+        results[i] = batcher.encode(["x" * i, "y" * (i + 100)])
+
+    workers = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    batcher.close()
+    assert all(rows[:, 0].tolist() == [i, i + 100] for i, rows in results.items()) and len(results) == 12
+    assert len(calls) - 1 < 12 and sum(map(len, calls)) == 25  # the ones that came while busy shared calls
+
+
 def test_errors_reach_every_caller_in_the_batch_and_the_worker_survives():
     state = {"fail": True}
 
