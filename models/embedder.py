@@ -6,7 +6,7 @@ import numpy as np
 
 from models.shared_model import SharedModel
 
-PIPELINE_MIN_TEXTS = 128  # on CUDA, lists this long go through the pipelined encoder (an indexing batch is ~64 documents)
+PIPELINE_MIN_TEXTS = 128  # on CUDA, lists this long go through the pipelined encoder (an indexing batch is 512 documents)
 
 
 class Embedder(SharedModel):

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -131,3 +132,23 @@ def test_chunking_and_encoding_from_many_threads_do_not_collide(tiny_embedder):
     for t in threads:
         t.join()
     assert failures == []
+
+
+def test_large_encodes_take_the_lock_in_slices_sized_for_the_device():
+    calls = []
+
+    class Recording:
+        batch_size = 64
+
+        def __init__(self, is_cuda):
+            self.choice = SimpleNamespace(is_cuda=is_cuda)
+
+        def encode(self, texts):
+            calls.append(len(texts))
+            return np.zeros((len(texts), 2), np.float32)
+
+    GuardedEmbedder(Recording(is_cuda=False)).encode(["t"] * 200)
+    assert calls == [64, 64, 64, 8]  # CPU: one forward pass per hold, so queries interleave
+    calls.clear()
+    GuardedEmbedder(Recording(is_cuda=True)).encode(["t"] * 3000)
+    assert calls == [1024, 1024, 952]  # GPU: slices big enough for the pipelined encoder (128+ texts)
