@@ -137,7 +137,8 @@ class MicroBatcher:
         if self.max_wait == 0:
             with self._idle:
                 direct = self._busy == 0 and self._queue.empty()
-                self._busy += direct
+                if direct:
+                    self._busy += 1
             if direct:
                 try:
                     vectors = self.fn(texts)
