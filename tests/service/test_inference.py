@@ -19,21 +19,26 @@ def fake_encode(calls):
     return encode
 
 
-def test_concurrent_requests_share_batches_and_get_their_own_rows():
-    calls = []
-    batcher = MicroBatcher(fake_encode(calls), max_batch=16, max_wait_ms=20)
-    results = {}
-    barrier = threading.Barrier(12)
+def encode_from_threads(batcher, clients=12):
+    """Each client thread asks for two texts at once (released together); client i's rows come back as results[i]."""
+    results, barrier = {}, threading.Barrier(clients)
 
-    def worker(i):
+    def client(i):
         barrier.wait()
         results[i] = batcher.encode(["x" * i, "y" * (i + 100)])
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return results
+
+
+def test_concurrent_requests_share_batches_and_get_their_own_rows():
+    calls = []
+    batcher = MicroBatcher(fake_encode(calls), max_batch=16, max_wait_ms=20)
+    results = encode_from_threads(batcher)
     batcher.close()
     for i, rows in results.items():
         assert rows[:, 0].tolist() == [i, i + 100]
@@ -51,17 +56,7 @@ def test_without_a_wait_a_lone_query_runs_in_its_own_thread_and_busy_times_still
     batcher = MicroBatcher(encode, max_batch=16, max_wait_ms=0)
     assert batcher.encode(["alone"])[:, 0].tolist() == [5.0]
     assert threads_seen == [threading.current_thread()] and batcher.calls == 1  # no hand-off to the worker
-    results, barrier = {}, threading.Barrier(12)
-
-    def worker(i):
-        barrier.wait()
-        results[i] = batcher.encode(["x" * i, "y" * (i + 100)])
-
-    workers = [threading.Thread(target=worker, args=(i,)) for i in range(12)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
+    results = encode_from_threads(batcher)
     batcher.close()
     assert all(rows[:, 0].tolist() == [i, i + 100] for i, rows in results.items()) and len(results) == 12
     assert len(calls) - 1 < 12 and sum(map(len, calls)) == 25  # the ones that came while busy shared calls
