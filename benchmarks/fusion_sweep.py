@@ -17,6 +17,7 @@ from service.evaluation import ensure_collection, evaluate_rankings
 from service.fusion import FusionConfig, fuse
 from service.ir_metrics import dedupe
 from service.runtime import Runtime
+from service.search import query_text
 from service.settings import load_settings
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "msmarco-subset"
@@ -25,7 +26,7 @@ LEXICAL_DEPTHS = (20, 30, 50, 0)
 
 
 def retrieve_lists(collection, embedder, dataset, depth: int):
-    vectors = embedder.encode(list(dataset.queries.values()))
+    vectors = embedder.encode([query_text(collection, q) for q in dataset.queries.values()])
     return {
         qid: (collection.dense_search(vector, depth), collection.lexical_search(text, depth))
         for (qid, text), vector in zip(dataset.queries.items(), vectors)

@@ -14,13 +14,14 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from indexer.chunker import ChunkerSettings
 from indexer.errors import CollectionBusy, EmbedderMismatch, QuarryError, StorageError
+from indexer.languages import shares, tally
 from indexer.locking import WriterLock
 from indexer.store import PreparedDocument, Store, WriteResult
 from indexer.vector_index import VectorIndex, create_index, load_index
@@ -32,6 +33,7 @@ MANIFEST = "collection.json"
 DATABASE = "quarry.sqlite"
 INDEX_FILE = "vectors.faiss"
 INDEX_STAMP = "vectors.json"
+LANGUAGE_SAMPLE = 300  # documents read to estimate the languages of a collection that never recorded them
 
 
 def same_embedder(a: str, b: str) -> bool:
@@ -52,6 +54,9 @@ class Manifest:
     ann_type: str = "hnsw"
     format_version: int = FORMAT_VERSION
     created_at: float = 0.0
+    languages: dict[str, float] = field(default_factory=dict)  # share of text per detected language, kept by writes
+    query_prefix: str = ""  # put before every query before embedding it (instruction-tuned embedders)
+    document_prefix: str = ""  # put before every chunk before embedding it
 
     @property
     def chunker_settings(self) -> ChunkerSettings:
@@ -148,6 +153,8 @@ class Collection:
         # one writer per collection, across threads and processes; readers never wait for it
         self.writer_lock = WriterLock(self.directory, manifest.name, lock_timeout)
         self._sync_lock = threading.Lock()  # guards self.index against catch-up racing a write's delta
+        self._languages: tuple[int, dict[str, float]] | None = None  # (generation, shares): searches ask often
+        self._sampled_languages: tuple[int, dict[str, int]] | None = None  # (documents, counts) for old collections
         with self._storage_errors():
             self.store = Store(str(self.directory / DATABASE))
             self.index: VectorIndex = self._open_index()
@@ -344,7 +351,36 @@ class Collection:
         with self.writing():
             result = self.store.write_documents(prepared)
             self._apply(result)
+            self._record_languages()
         return result
+
+    def languages(self) -> dict[str, float]:
+        """Share of the stored text per detected language, largest first ({} for an empty collection).
+
+        Documents written before languages were recorded have no entry; while they are most of the
+        collection, the shares are estimated from a sample of its documents (read only, kept until the
+        document count moves by a fifth), so an old collection is judged like a new one.
+        """
+        generation = self.store.generation()
+        if self._languages is not None and self._languages[0] == generation:
+            return self._languages[1]
+        counts, recorded = self.store.language_counts()
+        documents = self.store.counts()[0]
+        if documents and recorded < documents / 2:
+            sampled = self._sampled_languages
+            if sampled is None or abs(sampled[0] - documents) > documents / 5:
+                sampled = self._sampled_languages = (documents, tally(self.store.sample_texts(LANGUAGE_SAMPLE)))
+            counts = sampled[1]
+        self._languages = (generation, shares(counts, digits=2))
+        return self._languages[1]
+
+    def _record_languages(self) -> None:
+        """Mirror the language shares into the manifest when they moved (under the write lock)."""
+        current = self.languages()
+        if current != self.manifest.languages:
+            self.manifest.languages = current
+            with self._storage_errors():
+                self.manifest.write(self.directory)
 
     def delete(self, doc_ids: list[str]) -> int:
         if not doc_ids:
@@ -352,6 +388,7 @@ class Collection:
         with self.writing():
             existed, result = self.store.delete_documents(doc_ids)
             self._apply(result)
+            self._record_languages()
         return existed
 
     # reads ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from indexer.chunker import Chunker
 from indexer.collection import Collection
 from indexer.documents import Document, validate_doc_id
 from indexer.errors import InvalidDocumentId, LoadError
+from indexer.languages import detect_language
 from indexer.loaders import SUPPORTED_EXTENSIONS, discover, load_file
 from indexer.store import PreparedDocument
 
@@ -135,7 +136,8 @@ class Indexer:
         if not batch.todo:
             return batch
         chunked = self.chunker.chunk_many([doc for doc, _ in batch.todo])
-        texts = [c.embedding_text(doc.title) for (doc, _), chunks in zip(batch.todo, chunked) for c in chunks]
+        prefix = self.collection.manifest.document_prefix
+        texts = [prefix + c.embedding_text(doc.title) for (doc, _), chunks in zip(batch.todo, chunked) for c in chunks]
         vectors = self.embedder.encode(texts)
         offset = 0
         for (doc, content_hash), chunks in zip(batch.todo, chunked):
@@ -143,7 +145,8 @@ class Indexer:
                 batch.skipped += 1
                 batch.warnings.append(f"document {doc.doc_id!r} has no text to index, skipped")
                 continue
-            batch.prepared.append(PreparedDocument(doc, content_hash, chunks, vectors[offset : offset + len(chunks)]))
+            language = detect_language(doc.text)
+            batch.prepared.append(PreparedDocument(doc, content_hash, chunks, vectors[offset : offset + len(chunks)], language))
             offset += len(chunks)
         return batch
 

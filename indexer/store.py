@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.documents import Chunk, Document
+from indexer.segment import SEGMENTER, index_text, query_terms
 
 SCHEMA_VERSION = 1
 
@@ -45,6 +46,9 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
 """
+# Created by the first write that records languages, so collections made before it open unchanged
+# (their languages read as unknown until documents are re-indexed).
+LANGUAGE_SCHEMA = "CREATE TABLE IF NOT EXISTS doc_languages (doc_id TEXT PRIMARY KEY, language TEXT NOT NULL, chars INTEGER NOT NULL)"
 # kept apart so `quarry check --repair` can rebuild the full-text index from the chunks
 FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2')"
 _SCHEMA += FTS_SCHEMA + ";\n"
@@ -57,9 +61,12 @@ _STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def fts_query(text: str) -> str | None:
-    """A user's words -> an FTS5 OR query of quoted terms (no operator injection); None if no words."""
-    words = [w.lower() for w in _WORD.findall(text)]
+def fts_query(text: str, segmented: bool = False) -> str | None:
+    """A user's words -> an FTS5 OR query of quoted terms (no operator injection); None if no words.
+
+    segmented: the store indexes unspaced scripts a character per token (indexer.segment), so their
+    runs in the query become phrases of adjacent characters."""
+    words = [w.lower() for w in (query_terms(text) if segmented else _WORD.findall(text))]
     kept = [w for w in words if w not in _STOPWORDS] or words
     unique = list(dict.fromkeys(kept))
     if not unique:
@@ -101,6 +108,7 @@ class PreparedDocument:
     content_hash: str
     chunks: list[Chunk]
     vectors: np.ndarray
+    language: str | None = None  # detected at index time (indexer.languages); None: too little text to tell
 
 
 @dataclass
@@ -117,14 +125,18 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._all_lock = threading.Lock()
-        if self._has_schema():
-            return  # opening must not need a write: readers beside a long write, read-only copies
-        with self.transaction() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        if not self._has_schema():  # opening must not need a write: readers beside a long write, read-only copies
+            with self.transaction() as conn:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+                if not conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone():  # a new store segments from the start
+                    conn.execute("INSERT OR IGNORE INTO meta VALUES ('fts_segmenter', ?)", (SEGMENTER,))
+        # Stores made before segmentation keep their full-text rows as they were (`quarry check --repair` upgrades them).
+        row = self.conn.execute("SELECT value FROM meta WHERE key='fts_segmenter'").fetchone()
+        self.segmented = row is not None and row[0] == SEGMENTER
 
     def _has_schema(self) -> bool:
         try:
@@ -243,6 +255,24 @@ class Store:
         ).fetchall()
         return [doc for (doc_id,) in rows if (doc := self.get_document(doc_id)) is not None]
 
+    def language_counts(self) -> tuple[dict[str, int], int]:
+        """(characters of text per detected language, documents with a detected language)."""
+        try:
+            rows = self.conn.execute("SELECT language, SUM(chars), COUNT(*) FROM doc_languages GROUP BY language").fetchall()
+        except sqlite3.OperationalError:  # a collection written before languages were recorded
+            return {}, 0
+        return {language: int(chars) for language, chars, _ in rows}, sum(int(n) for _, _, n in rows)
+
+    def sample_texts(self, n: int, chars: int = 2000) -> list[str]:
+        """The opening text of up to n documents spread evenly over the collection (deterministic)."""
+        total = self.counts()[0]
+        step = max(1, total // max(n, 1))
+        rows = self.conn.execute(
+            "SELECT substr(text, 1, ?) FROM (SELECT text, ROW_NUMBER() OVER (ORDER BY doc_id) AS r FROM documents)"
+            " WHERE (r - 1) % ? = 0 LIMIT ?", (chars, step, n),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
         ids = [int(i) for i in chunk_ids]
         found: dict[int, StoredChunk] = {}
@@ -265,7 +295,7 @@ class Store:
 
         `where` is an SQL condition over `documents d` with its parameters (built by code, never user text).
         """
-        match = fts_query(query)
+        match = fts_query(query, self.segmented)
         if match is None or k <= 0:
             return []
         if where is None:
@@ -325,6 +355,13 @@ class Store:
             out.extend(np.frombuffer(rows[j], dtype=np.float32) for j in part)
         return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
 
+    def fts_row(self, text: str, title: str) -> tuple[str, str]:
+        return (index_text(text), index_text(title)) if self.segmented else (text, title)
+
+    @staticmethod
+    def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
     # writes --------------------------------------------------------------------------------------
     def _bump_generation(self, conn: sqlite3.Connection) -> int:
         conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
@@ -351,7 +388,12 @@ class Store:
         now = time.time()
         with self.transaction() as conn:
             removed = self._remove_chunks(conn, [p.document.doc_id for p in prepared])
+            conn.execute(LANGUAGE_SCHEMA)
             for p in prepared:
+                if p.language is None:
+                    conn.execute("DELETE FROM doc_languages WHERE doc_id=?", (p.document.doc_id,))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO doc_languages VALUES (?, ?, ?)", (p.document.doc_id, p.language, len(p.document.text)))
                 doc = p.document
                 conn.execute(
                     "INSERT INTO documents (doc_id, title, source, content_hash, metadata, text, n_chunks, updated_at)"
@@ -369,7 +411,7 @@ class Store:
                          json.dumps(chunk.heading_path, ensure_ascii=False), np.asarray(vector, np.float32).tobytes()),
                     )  # fmt: skip
                     chunk_id = cursor.lastrowid
-                    conn.execute("INSERT INTO chunks_fts (rowid, text, title) VALUES (?, ?, ?)", (chunk_id, chunk.text, doc.title))
+                    conn.execute("INSERT INTO chunks_fts (rowid, text, title) VALUES (?, ?, ?)", (chunk_id, *self.fts_row(chunk.text, doc.title)))
                     added_ids.append(chunk_id)
                     added_vectors.append(vector)
             generation = self._bump_generation(conn)
@@ -386,6 +428,8 @@ class Store:
                 part = doc_ids[i : i + 500]
                 marks = ",".join("?" * len(part))
                 existed += conn.execute(f"DELETE FROM documents WHERE doc_id IN ({marks})", part).rowcount
+                if self._has_table(conn, "doc_languages"):
+                    conn.execute(f"DELETE FROM doc_languages WHERE doc_id IN ({marks})", part)
             generation = self._bump_generation(conn)
         empty = np.zeros((0,), np.int64)
         return existed, WriteResult(empty, np.zeros((0, 0), np.float32), np.asarray(removed, np.int64), generation)

@@ -11,6 +11,7 @@ import sys
 from indexer.errors import QuarryError
 from models import ModelLoadError
 from service import check_cli, eval_cli, mcp_cli, serve_cli
+from service.fusion import profile_for
 from service.search import MODES, InvalidQuery, search, validate_query
 from service.settings import SettingsError, load_settings
 
@@ -47,16 +48,21 @@ def cmd_index(args) -> int:
     if args.batch_documents:
         indexer.batch_documents = args.batch_documents
     report = indexer.index_paths(args.paths, prune=args.prune, progress=False if args.no_progress else None)
-    for warning in report.warnings:
+    profile = profile_for(collection, runtime.fusion)
+    warnings = report.warnings + ([profile.warning] if profile.warning else [])
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     counts = collection.counts()
+    languages = collection.languages()
     runtime.close()
     if args.json:
         out = {k: v for k, v in vars(report).items() if k != "warnings"}
-        print(json.dumps({**out, "warnings": report.warnings, "collection": args.collection, **{f"total_{k}": v for k, v in counts.items()}}))
+        print(json.dumps({**out, "warnings": warnings, "collection": args.collection, "languages": languages,
+                          **{f"total_{k}": v for k, v in counts.items()}}))  # fmt: skip
     else:
         print(f"{args.collection}: {report.summary()}")
-        print(f"{args.collection}: now {counts['documents']} documents, {counts['chunks']} chunks")
+        print(f"{args.collection}: now {counts['documents']} documents, {counts['chunks']} chunks"
+              + (f"; languages {', '.join(f'{k} {v:.0%}' for k, v in languages.items())}" if languages else ""))
     if report.loaded == 0 and report.unchanged == 0:
         print(f"error: nothing indexable found in {', '.join(args.paths)}", file=sys.stderr)
         return 1

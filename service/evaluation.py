@@ -25,7 +25,10 @@ EVAL_DEPTH = 100  # recall@100 needs 100 documents per query
 
 
 def collection_name(dataset: BeirDataset, settings) -> str:
-    key = json.dumps([settings.embedder, settings.chunk_size, settings.chunk_overlap])
+    shape = [settings.embedder, settings.chunk_size, settings.chunk_overlap]
+    if settings.query_prefix or settings.document_prefix:  # set by hand: other vectors (names made before stay)
+        shape += [settings.query_prefix or "", settings.document_prefix or ""]
+    key = json.dumps(shape)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.name).strip("-.")[:40] or "dataset"
     return f"eval-{slug}-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 

@@ -12,22 +12,59 @@ BM25's near-ties cannot push good dense hits down. See README "Retrieval quality
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from indexer.languages import scripts
+from models.languages import MULTILINGUAL, covers, embedder_languages, readable_scripts
+
+UNTRUSTED_BELOW = 0.5  # a collection mostly in languages the embedder does not read
+PEAK_DEPTH = 50  # scores per list that peakedness looks at (the BM25 depth fused by default)
+PEAK_SLOPE = 0.0  # logit change per unit of peakedness difference (chosen leave-one-dataset-out, see docs/quality.md)
+PEAK_BIAS = 0.0  # dense minus lexical peakedness of a typical query
+
 Ranked = Sequence[tuple[int, float]]  # (chunk id, score), best first
-METHODS = ("convex", "rrf")
+METHODS = ("adaptive", "convex", "rrf")
+
+
+@dataclass(frozen=True)
+class CollectionProfile:
+    """What fusion knows about a collection before it sees a query."""
+
+    dense_trust: float = 1.0  # share of the collection's text in languages the embedder reads
+    readable_scripts: frozenset[str] | None = None  # scripts the embedder reads; None: any
+    warning: str = ""  # for people: why dense retrieval cannot be trusted here, and what to do
+
+
+def collection_profile(languages: dict[str, float], embedder: str, override: str = "") -> CollectionProfile:
+    """Compare a collection's languages with its embedder's (models.languages)."""
+    read = embedder_languages(embedder, override)
+    if read is None or MULTILINGUAL in read or not languages:
+        return CollectionProfile(readable_scripts=readable_scripts(read))
+    trust = round(sum(share for language, share in languages.items() if covers(read, language)), 3)
+    warning = ""
+    if trust < UNTRUSTED_BELOW:
+        unread = ", ".join(f"{language} {share:.0%}" for language, share in languages.items() if not covers(read, language))
+        warning = (
+            f"dense retrieval cannot be trusted here: the embedder {embedder!r} reads {', '.join(sorted(read))}, "
+            f"but this collection is {unread}. Hybrid search leans on lexical (BM25) matches; for meaning-based "
+            f"search re-index with a multilingual embedder (QUARRY_EMBEDDER, e.g. "
+            f"sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2), or search with mode=lexical"
+        )
+    return CollectionProfile(trust, readable_scripts(read), warning)
 
 
 @dataclass(frozen=True)
 class FusionConfig:
-    method: str = "convex"  # "convex": weighted min-max normalized scores; "rrf": weighted reciprocal rank fusion
+    method: str = "adaptive"  # "adaptive": convex with per-query weights (adaptive_weight); "convex": fixed weight; "rrf"
     dense_weight: float = 0.7  # share of the dense retriever, in [0, 1]; the lexical one gets the rest
     rrf_k: int = 60
     lexical_depth: int = 50  # BM25 hits fused; 0 = all. Keeps min-max independent of how deep the caller asks
     rerank_weight: float = 1.0  # share of the reranker in the final score; 1.0 = order by the reranker alone
+    embedder_languages: str = ""  # QUARRY_EMBEDDER_LANGUAGES: overrides what models.languages knows
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -71,12 +108,65 @@ def convex_fusion(lists: Sequence[Ranked], weights: Sequence[float]) -> list[tup
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
-def fuse(dense: Ranked, lexical: Ranked, config: FusionConfig | None = None) -> list[tuple[int, float]]:
+def profile_for(collection, config: FusionConfig | None = None) -> CollectionProfile:
+    """A collection's profile with the embedder it was built with (the one its queries are embedded by)."""
+    override = config.embedder_languages if config is not None else ""
+    return collection_profile(collection.languages(), collection.manifest.embedder, override)
+
+
+def readable_share(query: str, readable: frozenset[str] | None) -> float:
+    """Share of the query's letters in scripts the embedder reads (1 without letters: codes, numbers)."""
+    if readable is None:
+        return 1.0
+    counts = scripts(query)
+    total = sum(counts.values())
+    return 1.0 if total == 0 else sum(n for script, n in counts.items() if script in readable) / total
+
+
+def peakedness(ranked: Ranked, depth: int = PEAK_DEPTH) -> float | None:
+    """How far the top score stands above the rest of the list, in standard deviations (a WIG/NQC-style
+    query performance predictor: a retriever that found something specific puts it well above the
+    crowd; one that found nothing in particular returns a flat list). None for lists too short to tell."""
+    scores = np.asarray([score for _, score in ranked[:depth]], dtype=np.float64)
+    if scores.size < 3:
+        return None
+    spread = scores.std()
+    if spread <= 1e-12:
+        return 0.0
+    return float((scores[0] - scores.mean()) / spread)
+
+
+def adaptive_weight(
+    dense: Ranked, lexical: Ranked, query: str, profile: CollectionProfile, config: FusionConfig,
+    slope: float = PEAK_SLOPE, bias: float = PEAK_BIAS,
+) -> float:  # fmt: skip
+    """The dense share for this query.
+
+    Start from the configured weight, scaled by how much of the collection and of the query the
+    embedder can read; then, in logit space, move it by the difference of the two lists' peakedness
+    (minus `bias`, the difference a typical query shows, since BM25 lists are peakier than cosine ones).
+    """
+    prior = config.dense_weight * profile.dense_trust * readable_share(query, profile.readable_scripts)
+    if prior <= 0.0 or prior >= 1.0:
+        return float(min(max(prior, 0.0), 1.0))
+    peak_dense, peak_lexical = peakedness(dense), peakedness(lexical)
+    if peak_dense is None or peak_lexical is None or slope == 0.0:
+        return prior
+    logit = math.log(prior / (1.0 - prior)) + slope * (peak_dense - peak_lexical - bias)
+    return 1.0 / (1.0 + math.exp(-max(min(logit, 30.0), -30.0)))
+
+
+def fuse(
+    dense: Ranked, lexical: Ranked, config: FusionConfig | None = None, *, query: str = "", profile: CollectionProfile | None = None
+) -> list[tuple[int, float]]:
     """Hybrid ranking from the dense (cosine) and lexical (BM25) lists."""
     config = config or FusionConfig()
-    weights = [config.dense_weight, 1.0 - config.dense_weight]
     if config.lexical_depth:
         lexical = lexical[: config.lexical_depth]
+    weight = config.dense_weight
+    if config.method == "adaptive":
+        weight = adaptive_weight(dense, lexical, query, profile or CollectionProfile(), config)
+    weights = [weight, 1.0 - weight]
     if config.method == "rrf":
         return reciprocal_rank_fusion([dense, lexical], weights, config.rrf_k)
     return convex_fusion([dense, lexical], weights)

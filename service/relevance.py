@@ -15,7 +15,7 @@ import numpy as np
 
 from indexer.collection import Collection
 from service.fusion import FusionConfig
-from service.search import SearchHit, SearchResult, search
+from service.search import SearchHit, SearchResult, query_text, search
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -53,7 +53,7 @@ def relevant_search(
     fusion: FusionConfig | None = None,
 ) -> RelevantResult:
     """The shared search, with every hit given a 0..1 relevance; hits below the threshold are dropped."""
-    vector = embedder.encode([query.strip()])[0] if query.strip() else None
+    vector = embedder.encode([query_text(collection, query.strip())])[0] if query.strip() else None
     result: SearchResult = search(
         collection, embedder, query, top_k=top_k, mode=mode, reranker=reranker, rerank=rerank,
         candidates=candidates, rerank_note=rerank_note, filter=filter, query_vector=vector, fusion=fusion,

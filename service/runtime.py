@@ -13,6 +13,7 @@ from indexer.collection import Collection, Manifest
 from indexer.pipeline import Indexer
 from indexer.vector_index import set_faiss_threads
 from models import Embedder, ModelLoadError, Reranker
+from models.prefixes import known_prefixes
 from service.fusion import FusionConfig
 from service.settings import Settings
 
@@ -30,8 +31,9 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.fusion = FusionConfig(  # passed to every search this runtime serves
-            settings.fusion, settings.fusion_dense_weight, lexical_depth=settings.fusion_lexical_depth, rerank_weight=settings.rerank_weight
-        )
+            settings.fusion, settings.fusion_dense_weight, lexical_depth=settings.fusion_lexical_depth,
+            rerank_weight=settings.rerank_weight, embedder_languages=settings.embedder_languages,
+        )  # fmt: skip
         self.catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
         set_faiss_threads(settings.faiss_threads)
         self.embedder = Embedder(
@@ -80,6 +82,7 @@ class Runtime:
     def create_collection(self, name: str, chunk_size: int | None = None, chunk_overlap: int | None = None) -> Collection:
         """A new collection with the configured embedder, chunker and index settings (the CLI's and the API's)."""
         validate_name(name)
+        query_prefix, document_prefix = self.prefixes()
         manifest = Manifest(
             name=name,
             embedder=self.settings.embedder,
@@ -89,9 +92,17 @@ class Runtime:
             index_type=self.settings.index_type,
             ann_threshold=self.settings.ann_threshold,
             ann_type=self.settings.ann_type,
+            query_prefix=query_prefix,
+            document_prefix=document_prefix,
         )
         manifest.chunker_settings.validate(self.embedder.max_seq_length)
         return self.catalog.create(manifest)
+
+    def prefixes(self) -> tuple[str, str]:
+        """(query, document) prefixes for new collections: the settings, else what the model's card asks for."""
+        known = known_prefixes(self.settings.embedder)
+        query, document = self.settings.query_prefix, self.settings.document_prefix
+        return (known[0] if query is None else query), (known[1] if document is None else document)
 
     def open_or_create(self, name: str) -> Collection:
         if self.catalog.exists(name):

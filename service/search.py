@@ -12,7 +12,7 @@ import numpy as np
 
 from indexer.collection import Collection
 from service.filters import SqlFilter, compile_filter
-from service.fusion import FusionConfig, blend_rerank, fuse
+from service.fusion import FusionConfig, blend_rerank, fuse, profile_for
 
 MODES = ("hybrid", "dense", "lexical")
 
@@ -94,7 +94,7 @@ def search(
     lexical: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense"):
         t = time.perf_counter()
-        vector = embedder.encode([query])[0] if query_vector is None else query_vector
+        vector = embedder.encode([query_text(collection, query)])[0] if query_vector is None else query_vector
         timings["embed"] = _ms(t)
         t = time.perf_counter()
         dense = collection.dense_search(vector, depth) if where is None else _dense_filtered(collection, vector, depth, where)
@@ -105,7 +105,8 @@ def search(
         timings["lexical"] = _ms(t)
 
     if mode == "hybrid":
-        ranked = fuse(dense, lexical, fusion)
+        profile = profile_for(collection, fusion) if fusion is None or fusion.method == "adaptive" else None
+        ranked = fuse(dense, lexical, fusion, query=query, profile=profile)
     else:
         ranked = dense or lexical
     ranked = ranked[:depth]
@@ -137,6 +138,11 @@ def search(
         hits.append(SearchHit(c.doc_id, chunk_id, round(float(score), 6), c.text, c.title, c.source, c.metadata, c.start, c.end, c.heading_path))
     timings["total"] = _ms(started)
     return SearchResult(query, mode, reranked, hits, timings, "" if reranked else rerank_note)
+
+
+def query_text(collection: Collection, query: str) -> str:
+    """What the embedder sees for a query: with the prefix the collection was embedded for."""
+    return collection.manifest.query_prefix + query
 
 
 def _dense_filtered(collection: Collection, vector: np.ndarray, depth: int, where: SqlFilter) -> list[tuple[int, float]]:

@@ -86,6 +86,14 @@ class Settings(BaseSettings):
     batch_size: int | None = Field(
         None, ge=1, le=4096, description="texts per forward pass of the embedder and reranker (default: 16 on CPU, 64 on a GPU)"
     )
+    query_prefix: str | None = Field(
+        None, description="text put before each query before embedding, for new collections (stored in the manifest); "
+        "unset: what the embedder's model card asks for (e5 'query: ', nomic 'search_query: ', bge an instruction), else none",
+    )
+    document_prefix: str | None = Field(
+        None, description="text put before each chunk before embedding, for new collections (stored in the manifest); "
+        "unset: the model card's (e5 'passage: ', nomic 'search_document: '), else none",
+    )
     chunk_size: int = Field(200, ge=8, le=8192, description="tokens per chunk for new collections")
     chunk_overlap: int = Field(32, ge=0, description="tokens shared by chunks cut inside a paragraph")
     search_mode: SearchMode = "hybrid"
@@ -164,8 +172,19 @@ class Settings(BaseSettings):
     def onnx_cache(self) -> Path:
         return self.onnx_cache_dir or self.data_dir / "onnx-cache"
     # Retrieval quality
-    fusion: Literal["convex", "rrf"] = Field("convex", description="hybrid fusion: min-max score blend or RRF")
-    fusion_dense_weight: float = Field(0.7, ge=0.0, le=1.0, description="dense share of the hybrid score")
+    fusion: Literal["adaptive", "convex", "rrf"] = Field(
+        "adaptive",
+        description="hybrid fusion: adaptive (min-max blend whose dense share follows each query's evidence and the "
+        "collection's languages), convex (min-max blend with a fixed dense share) or rrf",
+    )
+    fusion_dense_weight: float = Field(
+        0.7, ge=0.0, le=1.0, description="dense share of the hybrid score (adaptive: the share before per-query evidence)"
+    )
+    embedder_languages: str = Field(
+        "",
+        description="languages the embedder reads, comma-separated ISO 639-1 codes or * for multilingual; "
+        "empty: known from the model's name (e.g. all-MiniLM-L6-v2: en), else assumed to read everything",
+    )
     fusion_lexical_depth: int = Field(50, ge=0, le=1000, description="BM25 hits fused into hybrid results (0 = all)")
     rerank_weight: float = Field(1.0, ge=0.0, le=1.0, description="reranker share of the final score (1 = reranker alone)")
 

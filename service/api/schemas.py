@@ -49,6 +49,7 @@ class CollectionCounts(BaseModel):
     name: str
     documents: int
     chunks: int
+    warnings: list[str] = Field(default_factory=list, description="what limits search quality here, and what to do")
 
 
 class HealthResponse(BaseModel):
@@ -82,6 +83,13 @@ class CollectionInfo(BaseModel):
     created_at: float
     documents: int
     chunks: int
+    languages: dict[str, float] = Field(default_factory=dict, description="share of the text per detected language (ISO 639-1)")
+    dense_retrieval: Literal["ok", "untrusted"] = Field(
+        "ok", description="untrusted: the embedder does not read most of this collection's text (see warnings)"
+    )
+    query_prefix: str = ""
+    document_prefix: str = ""
+    warnings: list[str] = Field(default_factory=list, description="what limits search quality here, and what to do")
 
 
 class CollectionList(BaseModel):

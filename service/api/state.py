@@ -20,8 +20,9 @@ from indexer.pipeline import Indexer, IndexReport
 from service.api import schemas
 from service.api.errors import ApiError, payload_too_large
 from service.inference import GuardedEmbedder, GuardedReranker
+from service.fusion import profile_for
 from service.runtime import Runtime
-from service.search import SearchResult, search
+from service.search import SearchResult, query_text, search
 from service.settings import Settings
 
 log = logging.getLogger("quarry.api")
@@ -57,11 +58,14 @@ class ApiState:
         embedder = self.runtime.embedder
         collections = []
         for name in filter(visible, self.runtime.catalog.names()):
+            warnings: list[str] = []
             try:
-                counts = self.runtime.open_collection(name).counts()
+                collection = self.runtime.open_collection(name)
+                counts = collection.counts()
+                warnings = self._quality_warnings(collection)
             except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
                 counts = {"documents": -1, "chunks": -1}
-            collections.append(schemas.CollectionCounts(name=name, **counts))
+            collections.append(schemas.CollectionCounts(name=name, **counts, warnings=warnings))
         degraded = not status.loaded and self.settings.reranker_enabled
         return schemas.HealthResponse(
             status="degraded" if degraded else "ok",
@@ -80,11 +84,18 @@ class ApiState:
     def collection(self, name: str) -> Collection:
         return self.runtime.open_collection(name)
 
+    def _quality_warnings(self, collection: Collection) -> list[str]:
+        profile = profile_for(collection, self.runtime.fusion)
+        return [profile.warning] if profile.warning else []
+
     def collection_info(self, collection: Collection) -> schemas.CollectionInfo:
         m = collection.manifest
+        warnings = self._quality_warnings(collection)
         return schemas.CollectionInfo(
             name=m.name, embedder=m.embedder, dimension=m.dimension, chunk_size=m.chunk_size,
             chunk_overlap=m.chunk_overlap, index_type=m.index_type, created_at=m.created_at, **collection.counts(),
+            languages=collection.languages(), dense_retrieval="untrusted" if warnings else "ok",
+            query_prefix=m.query_prefix, document_prefix=m.document_prefix, warnings=warnings,
         )  # fmt: skip
 
     def list_collections(self, visible: Callable[[str], bool] = lambda name: True) -> list[schemas.CollectionInfo]:
@@ -215,7 +226,7 @@ class ApiState:
         embed_ms = 0.0
         if mode in ("hybrid", "dense"):  # one forward pass for every query
             t = time.perf_counter()
-            vectors = list(self.embedder.encode([q.strip() for q in body.queries]))
+            vectors = list(self.embedder.encode([query_text(collection, q.strip()) for q in body.queries]))
             embed_ms = (time.perf_counter() - t) * 1000
         results = [self.search(collection, q, body, vector) for q, vector in zip(body.queries, vectors)]
         total = (time.perf_counter() - started) * 1000

@@ -223,7 +223,7 @@ def test_search_uses_the_configured_fusion(settings_env, monkeypatch):
 
     seen = []
     real_fuse = service.search.fuse
-    monkeypatch.setattr(service.search, "fuse", lambda dense, lexical, config: seen.append(config) or real_fuse(dense, lexical, config))
+    monkeypatch.setattr(service.search, "fuse", lambda dense, lexical, config, **kw: seen.append(config) or real_fuse(dense, lexical, config, **kw))
     monkeypatch.setenv("QUARRY_FUSION", "rrf")
     monkeypatch.setenv("QUARRY_FUSION_DENSE_WEIGHT", "0.6")
     with TestClient(create_app()) as client:

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 
 from indexer.documents import Document
-from service.fusion import FusionConfig, blend_rerank, convex_fusion, fuse, minmax, reciprocal_rank_fusion
+from service.fusion import (
+    CollectionProfile, FusionConfig, adaptive_weight, blend_rerank, collection_profile, convex_fusion, fuse, minmax,
+    peakedness, profile_for, reciprocal_rank_fusion,
+)  # fmt: skip
 from service.runtime import Runtime
 from service.settings import Settings
 
@@ -55,7 +58,7 @@ def test_hybrid_finds_exact_identifiers_dense_confuses(tmp_path, minilm):
         dense = collection.dense_search(runtime.embedder.encode([query])[0], 50)
         lexical = collection.lexical_search(query, 50)
         chunks = collection.store.chunks_by_id([c for c, _ in dense + lexical])
-        for name, ranked in (("dense", dense), ("hybrid", fuse(dense, lexical, FusionConfig())), ("rrf", fuse(dense, lexical, FusionConfig("rrf", 0.5, lexical_depth=0)))):
+        for name, ranked in (("dense", dense), ("hybrid", fuse(dense, lexical, FusionConfig(), query=query, profile=profile_for(collection))), ("rrf", fuse(dense, lexical, FusionConfig("rrf", 0.5, lexical_depth=0)))):
             ids = [chunks[c].doc_id for c, _ in ranked]
             reciprocal[name].append(1 / (ids.index(code) + 1))
     runtime.close()
@@ -67,7 +70,34 @@ def test_hybrid_finds_exact_identifiers_dense_confuses(tmp_path, minilm):
 def test_settings_choose_the_runtime_fusion(tmp_path):
     runtime = Runtime(Settings(data_dir=tmp_path, reranker="none", fusion="rrf", fusion_dense_weight=0.6, fusion_lexical_depth=0, rerank_weight=0.5))
     assert runtime.fusion == FusionConfig("rrf", 0.6, lexical_depth=0, rerank_weight=0.5)
+    assert FusionConfig().method == "adaptive"
     assert fuse([(1, 0.9)], [(2, 5.0)], runtime.fusion) == reciprocal_rank_fusion([[(1, 0.9)], [(2, 5.0)]], [0.6, 0.4])
     assert Runtime(Settings(data_dir=tmp_path, reranker="none")).fusion == FusionConfig()  # no leak between runtimes
     with pytest.raises(Exception, match="fusion_dense_weight"):
         Settings(data_dir=tmp_path, fusion_dense_weight=1.5)
+
+
+# adaptive fusion ---------------------------------------------------------------------------------
+def test_adaptive_weight_follows_languages_and_scripts():
+    dense = [(1, 0.9), (2, 0.8), (3, 0.7), (4, 0.6)]
+    lexical = [(4, 9.0), (3, 5.0), (5, 4.0), (6, 3.0)]
+    config = FusionConfig()  # adaptive by default
+    english_only = CollectionProfile(readable_scripts=frozenset({"Latin"}))
+    assert 0.0 < adaptive_weight(dense, lexical, "drain pump", english_only, config) < 1.0
+    assert adaptive_weight(dense, lexical, "مضخة التصريف", english_only, config) == 0.0  # a script the embedder cannot read
+    assert adaptive_weight(dense, lexical, "0x80070005", english_only, config) > 0.0  # no letters: nothing to judge
+    untrusted = collection_profile({"ar": 0.9, "en": 0.1}, "sentence-transformers/all-MiniLM-L6-v2")
+    assert untrusted.dense_trust == pytest.approx(0.1) and "multilingual" in untrusted.warning and "lexical" in untrusted.warning
+    assert collection_profile({"en": 1.0}, "sentence-transformers/all-MiniLM-L6-v2").warning == ""
+    assert collection_profile({"ar": 1.0}, "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2").dense_trust == 1.0
+    # where the embedder reads nothing of the collection, hybrid keeps BM25's order
+    fused = fuse(dense, lexical, config, query="x", profile=collection_profile({"ar": 1.0}, "all-MiniLM-L6-v2"))
+    assert [c for c, _ in fused][:4] == [4, 3, 5, 6]
+
+
+def test_peakedness_of_short_flat_and_peaked_lists():
+    assert peakedness([(1, 1.0), (2, 0.5)]) is None
+    assert peakedness([(1, 0.5)] * 5) == 0.0
+    assert peakedness([(1, 10.0), (2, 1.0), (3, 1.0), (4, 1.0)]) > peakedness([(1, 2.0), (2, 1.8), (3, 1.6), (4, 1.4)])
+    assert fuse([], [], FusionConfig(), query="q") == []
+    assert fuse([(1, 0.3)], [], FusionConfig(), query="q") == [(1, pytest.approx(FusionConfig().dense_weight))]
