@@ -13,7 +13,7 @@ from models import ModelLoadError
 from service.cli import check, mcp, serve
 from service.cli import eval as eval_commands
 from service.cli.common import runtime_from_args
-from service.search.pipeline import MODES, InvalidQuery, search, validate_query
+from service.search.options import MODES, InvalidQuery
 from service.settings import SettingsError
 
 log = logging.getLogger("quarry")
@@ -58,25 +58,11 @@ def cmd_index(args) -> int:
 
 def cmd_search(args) -> int:
     runtime = runtime_from_args(args)
-    settings = runtime.settings
     collection = runtime.open_collection(args.collection)
-    mode = args.mode or settings.search_mode
-    validate_query(args.query, args.top_k or settings.top_k, mode, args.candidates or settings.candidates)  # before any model loads
+    options = dict(top_k=args.top_k or None, mode=args.mode, candidates=args.candidates or None)
+    runtime.searcher(rerank=False).check(args.query, **options)  # limits and options, before any model loads
     want_rerank = not args.no_rerank
-    reranker = runtime.reranker() if want_rerank else None
-    note = "" if not want_rerank else runtime.reranker_status.reason
-    result = search(
-        collection,
-        runtime.embedder,
-        args.query,
-        top_k=args.top_k or settings.top_k,
-        mode=mode,
-        reranker=reranker,
-        rerank=want_rerank,
-        candidates=args.candidates or settings.candidates,
-        rerank_note=note,
-        fusion=runtime.fusion,
-    )
+    result = runtime.searcher(rerank=want_rerank).search(collection, args.query, rerank=want_rerank, **options)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return 0
