@@ -186,7 +186,7 @@ def test_openapi_docs_are_served(client):
 def test_serve_subcommand_runs_uvicorn_with_the_settings(settings_env, monkeypatch):
     import uvicorn
 
-    from service.cli import main
+    from service.cli.main import main
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
@@ -207,11 +207,11 @@ def test_collections_created_over_the_api_use_the_configured_index(make_client):
 
 def test_search_uses_the_configured_fusion(make_client, monkeypatch):
     """QUARRY_FUSION reaches the API's searches through the runtime, not through process-wide state."""
-    import service.search
+    import service.search.pipeline
 
     seen = []
-    real_fuse = service.search.fuse
-    monkeypatch.setattr(service.search, "fuse", lambda dense, lexical, config: seen.append(config) or real_fuse(dense, lexical, config))
+    real_fuse = service.search.pipeline.fuse
+    monkeypatch.setattr(service.search.pipeline, "fuse", lambda dense, lexical, config: seen.append(config) or real_fuse(dense, lexical, config))
     with make_client(fusion="rrf", fusion_dense_weight=0.6) as client:
         client.post("/v1/collections", json={"name": "f"})
         client.put("/v1/collections/f/documents/a", json={"text": "the bread"})
