@@ -88,6 +88,8 @@ class ContextCitation(BaseModel):
     score: float = Field(description="relevance 0..1")
     heading_path: list[str] = []
     truncated: bool = False
+    page: int | None = Field(None, description="PDF page the passage starts on")
+    slide: int | None = Field(None, description="slide number, for presentations")
 
 
 class ContextResponse(BaseModel):
