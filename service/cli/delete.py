@@ -11,7 +11,7 @@ import sys
 
 from indexer.catalog import Catalog
 from indexer.sources import delete_targets
-from service.settings import load_settings
+from service.cli.common import settings_from_args
 
 
 def register(subparsers) -> None:
@@ -23,8 +23,7 @@ def register(subparsers) -> None:
 
 
 def cmd_delete(args) -> int:
-    overrides = {"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}
-    settings = load_settings(**overrides)
+    settings = settings_from_args(args)
     catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
     try:
         collection = catalog.open(args.collection)
