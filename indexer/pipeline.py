@@ -74,7 +74,10 @@ class IndexProgress:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at the current rate (None until something is done)."""
+        """Seconds left at the current rate: by chunks once some are embedded (a batch of large files moves
+        them, not the document count), else by documents; None until something is done."""
+        if self.chunks_done > 0 and self.elapsed > 0:
+            return max(self.chunks_total - self.chunks_done, 0) / (self.chunks_done / self.elapsed)
         return max(self.total - self.done, 0) / self.rate if self.rate > 0 else None
 
 
@@ -241,6 +244,7 @@ class _IndexRun:
             self.on_warning(message)
 
     def skip(self, source: SourceFile, reason: str) -> None:
+        self.advance(1)
         self.report.skipped += 1
         self.report.failed[str(source.path)] = reason
         self.warn(reason)
@@ -277,7 +281,7 @@ class _IndexRun:
         state.elapsed = time.perf_counter() - self.started
         state.chunks_done, state.chunks_total = self.chunks_done, max(self.estimate(), self.chunks_done)
         self.bar.total = state.chunks_total
-        self.bar.set_postfix(docs=f"{state.done}/{state.total}", added=report.added, updated=report.updated, refresh=False)
+        self.bar.set_postfix(docs=f"{state.done}/{state.total}", added=report.added, updated=report.updated, chunks=report.chunks, refresh=False)
         self.bar.refresh()
         if self.on_progress is not None:
             self.on_progress(state)

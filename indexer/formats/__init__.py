@@ -31,8 +31,9 @@ LOADERS: dict[str, Callable[[Source], Loaded]] = {
     ".ipynb": load_notebook,
     ".docx": load_docx, ".pptx": load_pptx, ".xlsx": load_xlsx, ".odt": load_odt, ".epub": load_epub,
     ".csv": load_csv, ".tsv": load_csv,
-    ".eml": load_eml, ".mbox": load_mbox,
-    ".gz": load_gzip,
+    # containers load their members through load_source (defined below, looked up when called)
+    ".eml": lambda source: load_eml(source, load_source), ".mbox": lambda source: load_mbox(source, load_source),
+    ".gz": lambda source: load_gzip(source, _load_member),
     **{ext: load_code for ext in CODE_LANGUAGES},
 }  # fmt: skip
 SUPPORTED_EXTENSIONS = frozenset(LOADERS)
@@ -64,6 +65,11 @@ def load_source(source: Source) -> Loaded:
         raise LoadError(f"{source.name}: nested too deeply to read") from exc
     except Exception as exc:  # noqa: BLE001 - a corrupt file must cost one warning, never the job
         raise LoadError(f"{source.name}: could not read this {source.suffix or 'file'} ({type(exc).__name__}: {exc})") from exc
+
+
+def _load_member(source: Source) -> Loaded | None:
+    """A compressed file's member by its own format; None when no loader has its extension."""
+    return load_source(source) if source.suffix in LOADERS else None
 
 
 def load_file(path: Path, doc_id: str) -> Loaded:

@@ -10,6 +10,7 @@ import gzip
 import io
 import re
 import zlib
+from collections.abc import Callable
 from pathlib import PurePath
 
 from indexer.errors import LoadError
@@ -32,22 +33,21 @@ def gunzip(source: Source) -> bytes:
     return data
 
 
-def load_gzip(source: Source) -> Loaded:
-    from indexer.formats import LOADERS, load_source
-
+def load_gzip(source: Source, load_member: Callable[[Source], Loaded | None]) -> Loaded:
+    """load_member: loads the member by its inner name's format, or returns None when no loader has it."""
     data = gunzip(source)
     inner = Source(source.name[: -len(".gz")] if source.name.lower().endswith(".gz") else source.name, source.doc_id, data)
     if inner.suffix in (".tar", ".tgz"):
         raise LoadError(f"{source.name}: a compressed tar archive; extract it and index the folder")
     if _MAN_SECTION.match(inner.suffix) or data.lstrip().startswith((b".TH", b'.\\"', b"'\\\"", b".Dd", b".so ")):
         loaded = load_man(inner)
-    elif inner.suffix in LOADERS:
-        loaded = load_source(inner)
-    elif looks_like_text(data):
+    else:
+        loaded = load_member(inner) if inner.suffix not in ("", ".gz") else None
+    if loaded is None:
+        if not looks_like_text(data):
+            raise LoadError(f"{source.name}: compressed content is not text (binary), skipped")
         text, warnings = inner.text()
         loaded = Loaded([inner.document(text, metadata={"format": "text"})], warnings)
-    else:
-        raise LoadError(f"{source.name}: compressed content is not text (binary), skipped")
     for doc in loaded.documents:
         doc.source = source.name
         doc.metadata = {**doc.metadata, "compressed": "gzip"}

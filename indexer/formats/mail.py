@@ -8,6 +8,7 @@ import email.policy
 import mailbox
 import os
 import tempfile
+from collections.abc import Callable
 from email.message import EmailMessage
 
 from indexer.documents import Document
@@ -76,9 +77,7 @@ def message_documents(message: EmailMessage, source: Source, load_attachment) ->
     return Loaded(documents, warnings)
 
 
-def load_eml(source: Source) -> Loaded:
-    from indexer.formats import load_source
-
+def load_eml(source: Source, load_source: Callable[[Source], Loaded]) -> Loaded:
     message = email.message_from_bytes(source.data, policy=email.policy.default)
     if not message.keys():
         raise LoadError(f"{source.name}: not an e-mail message (no headers)")
@@ -88,10 +87,8 @@ def load_eml(source: Source) -> Loaded:
     return loaded
 
 
-def load_mbox(source: Source) -> Loaded:
+def load_mbox(source: Source, load_source: Callable[[Source], Loaded]) -> Loaded:
     """Each message is its own document, with the mailbox's id and the message's number: box.mbox#3."""
-    from indexer.formats import load_source
-
     with tempfile.TemporaryDirectory(prefix="quarry-mbox-") as tmp:  # mailbox reads only from a path
         path = os.path.join(tmp, "box.mbox")
         with open(path, "wb") as f:

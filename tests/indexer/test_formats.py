@@ -12,7 +12,7 @@ from indexer.formats import load_file, looks_like_text
 from indexer.formats import office
 from indexer.formats.compressed import roff_to_markdown
 from indexer.pipeline import Indexer
-from service.search import search
+from service.search.pipeline import search
 from tests.corpus_factory import write_pdf
 from tests.format_factory import FACTS, BROKEN_EML, write_every_format, write_docx, write_pptx, write_xlsx
 
@@ -51,9 +51,8 @@ def test_a_fact_from_each_format_is_found_first(every_format, minilm, name):
 def test_headings_slides_and_sheets_become_heading_paths(every_format, minilm):
     collection, _ = every_format
     by_name = {}
-    for question, _ in FACTS.values():
-        for hit in search(collection, minilm, question, top_k=1, mode="lexical").hits:
-            by_name[Path(hit.source).name] = hit
+    for name, (question, fact) in FACTS.items():
+        by_name[name] = next(h for h in search(collection, minilm, question, top_k=5, mode="lexical").hits if fact in h.text)
     assert by_name["handbook.docx"].heading_path == ["Security", "Visitors"]
     assert by_name["roadmap.pptx"].heading_path == ["Telescopes"] and by_name["roadmap.pptx"].metadata["slide"] == 2
     assert by_name["inventory.xlsx"].heading_path == ["Stock"] and "count: 12" in by_name["inventory.xlsx"].text
@@ -94,7 +93,7 @@ def test_text_sniffing():
 def test_pdf_hits_and_citations_carry_their_page(tmp_path, catalog, tiny_embedder, tiny_embedder_path):
     from fpdf import FPDF
 
-    from service.context import ScoredHit, TokenCounter, build_context
+    from service.search.context import ScoredHit, TokenCounter, build_context
 
     pdf = FPDF()
     pdf.set_font("Helvetica", size=11)
