@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -113,9 +114,13 @@ class Indexer:
     def __init__(self, collection: Collection, embedder, batch_documents: int | None = None, save_every_s: float = 60.0):
         self.collection = collection
         self.embedder = embedder
-        self.chunker = Chunker(embedder.tokenizer, collection.manifest.chunker_settings)
         self.batch_documents = batch_documents or default_batch_documents(embedder)
         self.save_every_s = save_every_s
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        """Made on first use: a re-run that finds every file unchanged never loads the embedder."""
+        return Chunker(self.embedder.tokenizer, self.collection.manifest.chunker_settings)
 
     def upsert(self, documents: list[Document], report: IndexReport | None = None) -> IndexReport:
         """Insert new, replace changed, skip unchanged documents; one transaction for the whole list."""
