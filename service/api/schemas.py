@@ -244,6 +244,8 @@ class JobProgress(BaseModel):
     documents_done: int = Field(description="documents committed plus files skipped")
     documents_total: int = Field(description="documents found so far (a corpus.jsonl counts once until read)")
     chunks: int
+    chunks_embedded: int = Field(0, description="chunks embedded so far, committed or not")
+    chunks_estimate: int = Field(0, description="all chunks the job will embed, estimated from the bytes read so far")
     added: int
     updated: int
     unchanged: int = Field(description="same content hash as stored (after a resume: written before the restart)")
@@ -312,6 +314,8 @@ class ContextCitation(BaseModel):
     score: float = Field(description="relevance 0..1")
     heading_path: list[str] = []
     truncated: bool = False
+    page: int | None = Field(None, description="PDF page the passage starts on")
+    slide: int | None = Field(None, description="slide number, for presentations")
 
 
 class ContextResponse(BaseModel):
