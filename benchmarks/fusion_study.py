@@ -18,11 +18,11 @@ import pickle
 from pathlib import Path
 
 from indexer.beir import load_beir
-from service.evaluation import ensure_collection, evaluate_rankings
-from service.fusion import FusionConfig, adaptive_weight, collection_profile, fuse
-from service.ir_metrics import dedupe
+from service.eval.evaluation import ensure_collection, evaluate_rankings
+from service.eval.ir_metrics import dedupe
 from service.runtime import Runtime
-from service.search import query_text
+from service.search.fusion import FusionConfig, adaptive_weight, collection_profile, fuse
+from service.search.pipeline import query_text
 from service.settings import load_settings
 
 

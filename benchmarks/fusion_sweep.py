@@ -13,11 +13,11 @@ import argparse
 from pathlib import Path
 
 from indexer.beir import load_beir
-from service.evaluation import ensure_collection, evaluate_rankings
-from service.fusion import FusionConfig, fuse
-from service.ir_metrics import dedupe
+from service.eval.evaluation import ensure_collection, evaluate_rankings
+from service.search.fusion import FusionConfig, fuse
+from service.eval.ir_metrics import dedupe
 from service.runtime import Runtime
-from service.search import query_text
+from service.search.pipeline import query_text
 from service.settings import load_settings
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "msmarco-subset"

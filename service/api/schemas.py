@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from indexer.documents import MAX_DOC_ID_LENGTH
-from service.filters import checked_filter
+from indexer.filters import checked_filter
+from service.search.options import SearchMode
 
 
-Mode = Literal["hybrid", "dense", "lexical"]
 
 FILTER_HELP = (
     'metadata filter, e.g. {"lang": "en", "year": {"gte": 2020}, "tag": {"in": ["faq", "howto"]}, '
@@ -173,7 +173,7 @@ class DocumentList(BaseModel):
 # search ----------------------------------------------------------------------------------------
 class SearchOptions(_Strict):
     top_k: int | None = Field(None, ge=1, le=1000, description="hits to return (default QUARRY_TOP_K, 10)")
-    mode: Mode | None = Field(None, description="hybrid, dense or lexical (default QUARRY_SEARCH_MODE, hybrid)")
+    mode: SearchMode | None = Field(None, description="hybrid, dense or lexical (default QUARRY_SEARCH_MODE, hybrid)")
     rerank: bool = Field(True, description="rerank with the cross-encoder when one is loaded")
     candidates: int | None = Field(
         None, ge=1, le=1000, description="hits per retriever before fusion and reranking (default QUARRY_CANDIDATES, 50)"
@@ -228,7 +228,7 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
-    mode: Mode
+    mode: SearchMode
     reranked: bool
     rerank_note: str = ""
     hits: list[SearchHit]
@@ -252,6 +252,8 @@ class JobProgress(BaseModel):
     documents_done: int = Field(description="documents committed plus files skipped")
     documents_total: int = Field(description="documents found so far (a corpus.jsonl counts once until read)")
     chunks: int
+    chunks_embedded: int = Field(0, description="chunks embedded so far, committed or not")
+    chunks_estimate: int = Field(0, description="all chunks the job will embed, estimated from the bytes read so far")
     added: int
     updated: int
     unchanged: int = Field(description="same content hash as stored (after a resume: written before the restart)")
@@ -286,3 +288,51 @@ class JobInfo(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobInfo]
+
+
+# context --------------------------------------------------------------------------------
+class ContextRequest(_Strict):
+    query: str = Field(min_length=1, max_length=4096, examples=["how do I fix a flat tire"])
+    max_tokens: int = Field(1000, ge=16, le=100_000, description="token budget of the context block")
+    top_k: int = Field(10, ge=1, le=100, description="most passages considered")
+    score_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs (default QUARRY_CONTEXT_SCORE_THRESHOLD)"
+    )
+    filter: MetadataFilter = Field(None, description=FILTER_HELP)
+    mode: SearchMode | None = None
+    rerank: bool = True
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query is empty: give some words to search for")
+        return value
+
+
+
+class ContextCitation(BaseModel):
+    n: int = Field(description="the number in the block, [n]")
+    doc_id: str
+    chunk_id: int
+    title: str
+    source: str
+    start: int = Field(description="character offset of the passage in the document")
+    end: int
+    score: float = Field(description="relevance 0..1")
+    heading_path: list[str] = []
+    truncated: bool = False
+    page: int | None = Field(None, description="PDF page the passage starts on")
+    slide: int | None = Field(None, description="slide number, for presentations")
+
+
+class ContextResponse(BaseModel):
+    query: str
+    context: str = Field(description="numbered passages, ready to paste into a prompt; empty when none is relevant")
+    citations: list[ContextCitation]
+    no_relevant_context: bool = Field(description="true when no passage passed the score threshold")
+    tokens: int = Field(description="tokens in `context`, by the embedder's tokenizer")
+    max_tokens: int
+    score_threshold: float
+    score_kind: Literal["reranker", "cosine"]
+    reranked: bool

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from indexer.documents import Document
-from service.fusion import (
+from service.search.fusion import (
     CollectionProfile, FusionConfig, adaptive_weight, blend_rerank, collection_profile, convex_fusion, fuse, minmax,
     peakedness, profile_for, reciprocal_rank_fusion,
 )  # fmt: skip

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from indexer.documents import Document
 from service.api.app import create_app
 from service.runtime import Runtime
-from service.search import query_text, search
+from service.search.pipeline import query_text, search
 from service.settings import Settings
 from tests.cli_runner import run
 

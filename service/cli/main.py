@@ -1,0 +1,166 @@
+"""The `quarry` command: index folders, search collections, list them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from indexer.errors import QuarryError
+from models import ModelLoadError
+from service.cli import check, delete, mcp, serve
+from service.cli import eval as eval_commands
+from service.cli.common import runtime_from_args
+from service.search.fusion import profile_for
+from service.search.options import MODES, InvalidQuery
+from service.settings import SettingsError
+
+log = logging.getLogger("quarry")
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+    except Exception:  # noqa: BLE001 - cosmetics only
+        pass
+
+
+def _print_warning(message: str) -> None:
+    """As it happens, above the progress bar rather than through it."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def cmd_index(args) -> int:
+    runtime = runtime_from_args(args)
+    for raw in args.paths:  # fail before loading any model or touching the collection
+        if not os.path.exists(raw):
+            raise FileNotFoundError(f"path not found: {raw}")
+    collection = runtime.open_or_create(args.collection)
+    indexer = runtime.indexer(collection)
+    if args.batch_documents:
+        indexer.batch_documents = args.batch_documents
+    printed: list[str] = []
+    report = indexer.index_paths(
+        args.paths, prune=args.prune, progress=False if args.no_progress else None, rehash=args.rehash,
+        on_warning=lambda message: (printed.append(message), _print_warning(message)),
+    )  # fmt: skip
+    profile = profile_for(collection, runtime.fusion)
+    warnings = report.warnings + ([profile.warning] if profile.warning else [])
+    for warning in warnings[len(printed):]:  # the end-of-run summary of ignored types; can dense retrieval read this
+        _print_warning(warning)
+    counts = collection.counts()
+    languages = collection.languages()
+    runtime.close()
+    if args.json:
+        out = {k: v for k, v in vars(report).items() if k != "warnings"}
+        print(json.dumps({**out, "warnings": warnings, "collection": args.collection, "languages": languages,
+                          **{f"total_{k}": v for k, v in counts.items()}}))  # fmt: skip
+    else:
+        print(f"{args.collection}: {report.summary()}")
+        print(f"{args.collection}: now {counts['documents']} documents, {counts['chunks']} chunks"
+              + (f"; languages {', '.join(f'{k} {v:.0%}' for k, v in languages.items())}" if languages else ""))
+    if report.loaded == 0 and report.unchanged == 0:
+        print(f"error: nothing indexable found in {', '.join(args.paths)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_search(args) -> int:
+    runtime = runtime_from_args(args)
+    collection = runtime.open_collection(args.collection)
+    options = dict(top_k=args.top_k or None, mode=args.mode, candidates=args.candidates or None)
+    runtime.searcher(rerank=False).check(args.query, **options)  # limits and options, before any model loads
+    want_rerank = not args.no_rerank
+    result = runtime.searcher(rerank=want_rerank).search(collection, args.query, rerank=want_rerank, **options)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return 0
+    if not result.hits:
+        print("no results")
+    for rank, hit in enumerate(result.hits, start=1):
+        heading = " > ".join(hit.heading_path)
+        print(f"{rank:>2}. [{hit.score:.4f}] {hit.title or hit.doc_id}  ({hit.doc_id}{' # ' + heading if heading else ''})")
+        snippet = " ".join(hit.text.split())
+        print(f"    {snippet[:240]}{'...' if len(snippet) > 240 else ''}")
+    print(f"({result.mode}, {'reranked' if result.reranked else 'not reranked'}, {result.timings_ms['total']:.0f} ms)")
+    return 0
+
+
+def cmd_collections(args) -> int:
+    runtime = runtime_from_args(args)
+    rows = []
+    for name in runtime.catalog.names():
+        manifest = runtime.catalog.manifest(name)
+        collection = runtime.catalog.open(name)
+        rows.append({"name": name, "embedder": manifest.embedder, **collection.counts()})
+    runtime.close()
+    if args.json:
+        print(json.dumps(rows))
+    elif not rows:
+        print(f"no collections in {runtime.settings.data_dir}")
+    for row in [] if args.json else rows:
+        print(f"{row['name']}\t{row['documents']} documents\t{row['chunks']} chunks\t{row['embedder']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="quarry", description="Self-hosted hybrid document search.")
+    parser.add_argument("--data-dir", help="where collections live (default: QUARRY_DATA_DIR)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="index files and folders into a collection")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--collection", "-c", required=True)
+    p.add_argument("--prune", action="store_true", help="remove documents whose files are gone from these folders")
+    p.add_argument(
+        "--rehash", action="store_true",
+        help="read every file and compare content hashes, even when its size and modification time are unchanged",
+    )  # fmt: skip
+    p.add_argument("--batch-documents", type=int, default=0, help="documents per transaction (default: 64 on CPU, 512 on a GPU)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("search", help="search a collection")
+    p.add_argument("query")
+    p.add_argument("--collection", "-c", required=True)
+    p.add_argument("--top-k", "-k", type=int, default=0)
+    p.add_argument("--mode", choices=MODES)
+    p.add_argument("--candidates", type=int, default=0, help="hits per retriever before fusion and reranking")
+    p.add_argument("--no-rerank", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("collections", help="list collections with their counts")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_collections)
+    for command in (serve, check, delete, mcp, eval_commands):
+        command.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    _quiet_libraries()
+    try:
+        return args.func(args)
+    except (QuarryError, ModelLoadError, SettingsError, InvalidQuery, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: committed batches are kept; run the same command again to finish", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
