@@ -18,11 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from indexer.errors import CollectionBusy, EmbedderMismatch, QuarryError, StorageError
-<<<<<<< HEAD
-from indexer.languages import shares, tally
-=======
 from indexer.filters import Node, compile_filter
->>>>>>> main
+from indexer.languages import shares, tally
 from indexer.layout import DATABASE, INDEX_FILE, Manifest, read_stamp, save_index_files
 from indexer.locking import WriterLock
 from indexer.store import PreparedDocument, Store, StoredChunk, StoredDocument, WriteResult

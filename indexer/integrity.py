@@ -19,12 +19,10 @@ from indexer.collection import Collection, storage_error
 from indexer.layout import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Manifest, read_stamp
 from indexer.errors import QuarryError
 from indexer.locking import WriterLock
-<<<<<<< HEAD
-from indexer.segment import SEGMENTER, has_unspaced, index_text
-from indexer.store import FTS_SCHEMA, SCHEMA_VERSION
-=======
-from indexer.store import SCHEMA_VERSION, bump_generation, connect_existing, in_batches, read_generation, rebuild_fts, snapshot
->>>>>>> main
+from indexer.store import (
+    SCHEMA_VERSION, bump_generation, connect_existing, fts_text_sql, in_batches, needs_segmenting, read_generation, rebuild_fts,
+    snapshot,
+)  # fmt: skip
 from indexer.vectors.factory import load_index
 
 log = logging.getLogger(__name__)
@@ -76,36 +74,8 @@ def _names(values) -> str:
 
 
 def connect(directory: Path) -> sqlite3.Connection:
-<<<<<<< HEAD
-    """Open an existing database without creating one (mode=rw), autocommit."""
-    uri = (Path(directory) / DATABASE).resolve().as_uri() + "?mode=rw"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
-    conn.create_function("fts_index_text", 1, index_text, deterministic=True)
-    conn.create_function("has_unspaced", 1, has_unspaced, deterministic=True)
-    return conn
-
-
-def _needs_segmenting(conn: sqlite3.Connection) -> bool:
-    """A full-text index written before segmentation while the collection holds Chinese/Japanese/Thai text."""
-    try:
-        if _fts_text_sql(conn) != "c.text":
-            return False
-        return conn.execute("SELECT 1 FROM chunks c WHERE has_unspaced(c.text) LIMIT 1").fetchone() is not None
-    except sqlite3.DatabaseError:
-        return False
-
-
-def _fts_text_sql(conn: sqlite3.Connection) -> str:
-    """What a chunk's full-text row should hold, as SQL over `c` (segmented or as written)."""
-    try:
-        row = conn.execute("SELECT value FROM meta WHERE key='fts_segmenter'").fetchone()
-    except sqlite3.DatabaseError:
-        row = None
-    return "fts_index_text(c.text)" if row is not None and row[0] == SEGMENTER else "c.text"
-=======
     """The collection's existing database (never created here), autocommit."""
     return connect_existing(Path(directory) / DATABASE)
->>>>>>> main
 
 
 # checks ------------------------------------------------------------------------------------------
@@ -224,7 +194,7 @@ def _check_fts_rows(conn: sqlite3.Connection, report: CheckReport) -> None:
         unindexed = conn.execute("SELECT COUNT(*) FROM chunks WHERE chunk_id NOT IN (SELECT rowid FROM chunks_fts)").fetchone()[0]
         stray = conn.execute("SELECT COUNT(*) FROM chunks_fts WHERE rowid NOT IN (SELECT chunk_id FROM chunks)").fetchone()[0]
         differ = conn.execute(
-            f"SELECT COUNT(*) FROM chunks c JOIN chunks_fts f ON f.rowid = c.chunk_id WHERE f.text IS NOT {_fts_text_sql(conn)}"
+            f"SELECT COUNT(*) FROM chunks c JOIN chunks_fts f ON f.rowid = c.chunk_id WHERE f.text IS NOT {fts_text_sql(conn)}"
         ).fetchone()[0]
     except sqlite3.OperationalError:
         return  # no FTS table: reported already
@@ -237,7 +207,7 @@ def _check_fts_rows(conn: sqlite3.Connection, report: CheckReport) -> None:
         report.add(PROBLEM, "fts", f"{stray} full-text row(s) point at chunks that do not exist")
     if differ:
         report.add(PROBLEM, "fts", f"{differ} full-text row(s) hold text that differs from their chunk")
-    elif _needs_segmenting(conn):
+    elif needs_segmenting(conn):
         report.add(WARNING, "fts", "the full-text index keeps Chinese/Japanese/Thai runs as single words, so lexical search "
                    "misses words inside them; `quarry check --repair` rebuilds it split into characters")
 
@@ -358,19 +328,8 @@ def _repair_sqlite(conn: sqlite3.Connection, manifest: Manifest) -> list[str]:
     ).rowcount
     if n:
         actions.append(f"corrected the chunk count of {n} document(s)")
-<<<<<<< HEAD
-    if actions or _fts_disagrees(conn) or _needs_segmenting(conn):
-        conn.execute("DROP TABLE IF EXISTS chunks_fts")
-        conn.execute(FTS_SCHEMA)
-        n = conn.execute(  # a rebuilt index is segmented (indexer.segment), whatever the old one was
-            "INSERT INTO chunks_fts (rowid, text, title) SELECT c.chunk_id, fts_index_text(c.text), fts_index_text(d.title)"
-            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-        ).rowcount
-        conn.execute("INSERT OR REPLACE INTO meta VALUES ('fts_segmenter', ?)", (SEGMENTER,))
-=======
-    if actions or _fts_disagrees(conn):
+    if actions or _fts_disagrees(conn) or needs_segmenting(conn):
         n = rebuild_fts(conn)
->>>>>>> main
         actions.append(f"rebuilt the full-text index from {n} chunk(s)")
     return actions
 

@@ -19,11 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from indexer.documents import Chunk, Document, chunk_metadata
-<<<<<<< HEAD
-from indexer.segment import SEGMENTER, index_text, query_terms
-=======
 from indexer.filters import SqlFilter
->>>>>>> main
+from indexer.segment import SEGMENTER, has_unspaced, index_text, query_terms
 
 SCHEMA_VERSION = 1
 
@@ -73,7 +70,30 @@ def in_batches(values: Sequence) -> Iterator[tuple[list, str]]:
 def connect_existing(path: str | Path) -> sqlite3.Connection:
     """Open an existing database without creating one (mode=rw), autocommit: what a checker or repairer wants."""
     uri = Path(path).resolve().as_uri() + "?mode=rw"
-    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+    conn.create_function("fts_index_text", 1, index_text, deterministic=True)
+    conn.create_function("has_unspaced", 1, has_unspaced, deterministic=True)
+    return conn
+
+
+def fts_text_sql(conn: sqlite3.Connection) -> str:
+    """What a chunk's full-text row should hold, as SQL over `c`: segmented (indexer.segment) or as written.
+    Needs the functions connect_existing registers."""
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key='fts_segmenter'").fetchone()
+    except sqlite3.DatabaseError:
+        row = None
+    return "fts_index_text(c.text)" if row is not None and row[0] == SEGMENTER else "c.text"
+
+
+def needs_segmenting(conn: sqlite3.Connection) -> bool:
+    """A full-text index written before segmentation, over chunks with Chinese/Japanese/Thai text."""
+    try:
+        if fts_text_sql(conn) != "c.text":
+            return False
+        return conn.execute("SELECT 1 FROM chunks c WHERE has_unspaced(c.text) LIMIT 1").fetchone() is not None
+    except sqlite3.DatabaseError:
+        return False
 
 
 @contextmanager
@@ -105,10 +125,12 @@ def rebuild_fts(conn: sqlite3.Connection) -> int:
     """Drop and refill the full-text index from the chunks (inside the caller's transaction); rows written."""
     conn.execute("DROP TABLE IF EXISTS chunks_fts")
     conn.execute(FTS_SCHEMA)
-    return conn.execute(
-        "INSERT INTO chunks_fts (rowid, text, title) SELECT c.chunk_id, c.text, d.title"
+    rows = conn.execute(  # a rebuilt index is segmented, whatever the old one was (needs connect_existing's functions)
+        "INSERT INTO chunks_fts (rowid, text, title) SELECT c.chunk_id, fts_index_text(c.text), fts_index_text(d.title)"
         " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
     ).rowcount
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('fts_segmenter', ?)", (SEGMENTER,))
+    return rows
 
 
 # Words too common to help BM25 find anything; dropped from lexical queries that have other words.
