@@ -55,6 +55,11 @@ _SCRIPTS = {
 }
 
 
+def language_scripts(language: str) -> tuple[str, ...]:
+    """The scripts a language is written in (() when this table does not know it)."""
+    return _SCRIPTS.get(language, ())
+
+
 def readable_scripts(languages: frozenset[str] | None) -> frozenset[str] | None:
     """Scripts a model reading these languages can read (None: any). Latin is always in: identifiers,
     code and borrowed words are Latin in most text."""

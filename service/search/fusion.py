@@ -19,9 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.languages import scripts
-from models.languages import MULTILINGUAL, covers, embedder_languages, readable_scripts
+from models.languages import MULTILINGUAL, covers, embedder_languages, language_scripts, readable_scripts
 
 UNTRUSTED_BELOW = 0.5  # a collection mostly in languages the embedder does not read
+# An embedder meets a language it was not trained on but written in its own script (English MiniLM on
+# German or Spanish) halfway: its tokenizer still sees real subwords, and names, cognates and code match.
+# In another script (Arabic, Cyrillic, Chinese for an English model) its vectors are close to noise.
+SAME_SCRIPT_TRUST = 0.5
 PEAK_DEPTH = 50  # scores per list that peakedness looks at (the BM25 depth fused by default)
 PEAK_SLOPE = 0.0  # logit change per unit of peakedness difference (chosen leave-one-dataset-out, see docs/quality.md)
 PEAK_BIAS = 0.0  # dense minus lexical peakedness of a typical query
@@ -44,9 +48,17 @@ def collection_profile(languages: dict[str, float], embedder: str, override: str
     read = embedder_languages(embedder, override)
     if read is None or MULTILINGUAL in read or not languages:
         return CollectionProfile(readable_scripts=readable_scripts(read))
-    trust = round(sum(share for language, share in languages.items() if covers(read, language)), 3)
+    scripts_read = readable_scripts(read) or frozenset()
+    covered = trust = 0.0
+    for language, share in languages.items():
+        if covers(read, language):
+            covered += share
+            trust += share
+        elif set(language_scripts(language)) <= scripts_read and language_scripts(language):
+            trust += share * SAME_SCRIPT_TRUST  # shared letters: names, cognates, code and numbers still match
+    trust = round(trust, 3)
     warning = ""
-    if trust < UNTRUSTED_BELOW:
+    if covered < UNTRUSTED_BELOW:
         unread = ", ".join(f"{language} {share:.0%}" for language, share in languages.items() if not covers(read, language))
         warning = (
             f"dense retrieval cannot be trusted here: the embedder {embedder!r} reads {', '.join(sorted(read))}, "
@@ -54,7 +66,7 @@ def collection_profile(languages: dict[str, float], embedder: str, override: str
             f"search re-index with a multilingual embedder (QUARRY_EMBEDDER, e.g. "
             f"sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2), or search with mode=lexical"
         )
-    return CollectionProfile(trust, readable_scripts(read), warning)
+    return CollectionProfile(trust, scripts_read or None, warning)
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ def test_health_reports_models_and_collections(filled):
     assert body["embedder"]["loaded"] is True and body["embedder"]["dimension"] == 32
     assert body["reranker"] == {"name": "none", "loaded": False, "reason": "disabled by QUARRY_RERANKER=none", "device": None, "dimension": None}
     assert body["query_batching"] is True  # auto: on, also on CPU (without waiting)
-    assert body["collections"] == [{"name": "kb", "documents": 3, "chunks": 3}]
+    assert body["collections"] == [{"name": "kb", "documents": 3, "chunks": 3, "warnings": []}]
 
 
 def test_collections_lifecycle(client):

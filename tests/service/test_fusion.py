@@ -90,6 +90,8 @@ def test_adaptive_weight_follows_languages_and_scripts():
     assert untrusted.dense_trust == pytest.approx(0.1) and "multilingual" in untrusted.warning and "lexical" in untrusted.warning
     assert collection_profile({"en": 1.0}, "sentence-transformers/all-MiniLM-L6-v2").warning == ""
     assert collection_profile({"ar": 1.0}, "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2").dense_trust == 1.0
+    german = collection_profile({"de": 1.0}, "all-MiniLM-L6-v2")  # same letters: halfway, and still said plainly
+    assert german.dense_trust == pytest.approx(0.5) and "cannot be trusted" in german.warning
     # where the embedder reads nothing of the collection, hybrid keeps BM25's order
     fused = fuse(dense, lexical, config, query="x", profile=collection_profile({"ar": 1.0}, "all-MiniLM-L6-v2"))
     assert [c for c, _ in fused][:3] == [4, 3, 5]  # (the last BM25 hit ties at 0 with dense-only ones)
