@@ -251,7 +251,7 @@ class Settings(BaseSettings):
         "with a fixed dense share) or `rrf`",
     )
     fusion_dense_weight: float = Field(
-        0.7, ge=0.0, le=1.0,
+        0.8, ge=0.0, le=1.0,
         description="dense share of the hybrid score (adaptive: the share before per-query evidence; rrf: the dense list's weight)",
     )
     embedder_languages: str = Field(

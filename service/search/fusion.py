@@ -27,8 +27,8 @@ UNTRUSTED_BELOW = 0.5  # a collection mostly in languages the embedder does not 
 # In another script (Arabic, Cyrillic, Chinese for an English model) its vectors are close to noise.
 SAME_SCRIPT_TRUST = 0.5
 PEAK_DEPTH = 50  # scores per list that peakedness looks at (the BM25 depth fused by default)
-PEAK_SLOPE = 0.0  # logit change per unit of peakedness difference (chosen leave-one-dataset-out, see docs/quality.md)
-PEAK_BIAS = 0.0  # dense minus lexical peakedness of a typical query
+PEAK_SLOPE = 0.5  # logit change per unit of peakedness difference (chosen leave-one-dataset-out, see docs/quality.md)
+PEAK_BIAS = -0.5  # dense minus lexical peakedness at which the configured weight stands unchanged
 
 Ranked = Sequence[tuple[int, float]]  # (chunk id, score), best first
 METHODS = ("adaptive", "convex", "rrf")
@@ -72,7 +72,7 @@ def collection_profile(languages: dict[str, float], embedder: str, override: str
 @dataclass(frozen=True)
 class FusionConfig:
     method: str = "adaptive"  # "adaptive": convex with per-query weights (adaptive_weight); "convex": fixed weight; "rrf"
-    dense_weight: float = 0.7  # share of the dense retriever, in [0, 1]; the lexical one gets the rest
+    dense_weight: float = 0.8  # share of the dense retriever, in [0, 1] (adaptive: before per-query evidence)
     rrf_k: int = 60
     lexical_depth: int = 50  # BM25 hits fused; 0 = all. Keeps min-max independent of how deep the caller asks
     rerank_weight: float = 1.0  # share of the reranker in the final score; 1.0 = order by the reranker alone
