@@ -7,7 +7,7 @@ from models.device import DeviceChoice, select_device
 from models.embedder import Embedder
 from models.errors import ModelLoadError
 from models.reranker import Reranker
-from models.resolve import DEFAULT_EMBEDDER, DEFAULT_RERANKER, resolve_model_reference
+from models.resolve import DEFAULT_EMBEDDER, DEFAULT_RERANKER, available_offline, resolve_model_reference
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -16,6 +16,7 @@ __all__ = [
     "Embedder",
     "ModelLoadError",
     "Reranker",
+    "available_offline",
     "resolve_model_reference",
     "select_device",
 ]

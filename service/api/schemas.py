@@ -41,6 +41,7 @@ class ModelStatus(BaseModel):
     name: str
     loaded: bool
     reason: str = ""
+    required: bool = Field(True, description="configured by the operator (a failure degrades the server)")
     device: str | None = None
     dimension: int | None = None
 
@@ -52,9 +53,15 @@ class CollectionCounts(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded"] = Field(
+        description="degraded: a model the operator configured could not be loaded (see its reason)"
+    )
+    note: str = Field("", description="one line on how this server runs, e.g. why results are not reranked")
     embedder: ModelStatus
     reranker: ModelStatus
+    rerank_scorer: str = Field(
+        description="what scores POST /v1/rerank: cross-encoder, or the embedder (with BM25) when none is loaded"
+    )
     query_batching: bool
     collections: list[CollectionCounts]
 

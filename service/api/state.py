@@ -20,6 +20,8 @@ from indexer.pipeline import Indexer, IndexReport
 from service.api import schemas
 from service.api.errors import ApiError, payload_too_large
 from service.inference import GuardedEmbedder, GuardedReranker
+from service.pair_scoring import FALLBACK_BM25_WEIGHT, EmbeddingPairScorer
+from service.relevance import best_first, rerank_texts
 from service.runtime import Runtime
 from service.search import SearchResult, search
 from service.settings import Settings
@@ -35,6 +37,7 @@ class ApiState:
         self.embedder = GuardedEmbedder(self.runtime.embedder)
         reranker = self.runtime.reranker()
         self.reranker = GuardedReranker(reranker) if reranker is not None else None
+        self.fallback_scorer = EmbeddingPairScorer(self.embedder, FALLBACK_BM25_WEIGHT)  # /v1/rerank without one
         self.search_observers: list[Callable[[dict[str, float]], None]] = []  # e.g. metrics, per stage timings
         if settings.query_batching != "off":
             wait_ms = settings.query_batch_wait_ms
@@ -62,19 +65,30 @@ class ApiState:
             except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
                 counts = {"documents": -1, "chunks": -1}
             collections.append(schemas.CollectionCounts(name=name, **counts))
-        degraded = not status.loaded and self.settings.reranker_enabled
         return schemas.HealthResponse(
-            status="degraded" if degraded else "ok",
+            status="degraded" if status.required and not status.loaded else "ok",
+            note=status.note,
             embedder=schemas.ModelStatus(
                 name=self.settings.embedder, loaded=True, device=embedder.choice.device, dimension=embedder.dimension
             ),
             reranker=schemas.ModelStatus(
-                name=status.name, loaded=status.loaded, reason=status.reason,
+                name=status.name, loaded=status.loaded, reason=status.reason, required=status.required,
                 device=self.reranker.choice.device if self.reranker is not None else None,
             ),  # fmt: skip
+            rerank_scorer=self.pair_scorer_name,
             query_batching=self.embedder.batcher is not None,
             collections=collections,
         )
+
+    @property
+    def pair_scorer_name(self) -> str:
+        return "cross-encoder" if self.reranker is not None else self.fallback_scorer.name
+
+    def rank_passages(self, query: str, texts: list[str], top_n: int | None = None) -> list[tuple[int, float]]:
+        """(index, relevance 0..1) best first: the cross-encoder when loaded, else the embedder fallback."""
+        if self.reranker is not None:
+            return rerank_texts(self.reranker, query, texts, top_n)
+        return best_first(self.fallback_scorer.relevance(query, texts), top_n)
 
     # collections ---------------------------------------------------------------------------------
     def collection(self, name: str) -> Collection:
