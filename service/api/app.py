@@ -14,7 +14,7 @@ from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.routes.jobs import ARCHIVE_ROUTE
 from service.api.operations import install_operations
-from service.api.routes import collections, context, documents, health, openai_compat, rerank, search
+from service.api.routes import collections, context, docs, documents, health, openai_compat, passages, rerank, search
 from service.api.schemas import ErrorResponse
 from service.api.state import ApiState
 from service.settings import Settings, load_settings
@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served by routes.docs with local assets: FastAPI's own pages load them from a CDN
+        redoc_url=None,
     )
     app.state.access = AccessControl(settings)
     app.add_middleware(
@@ -78,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     install_operations(app, settings)  # request ids, access logs, /metrics, jobs, search page
-    for module in (health, collections, documents, search, context, openai_compat, rerank):
+    for module in (health, collections, documents, passages, search, context, openai_compat, rerank, docs):
         app.include_router(module.router)
     if mcp is not None:  # a plain route (not a mount): clients POST to /mcp, with no redirect to /mcp/
         app.router.routes.append(Route("/mcp", endpoint=mcp.http_app(), include_in_schema=False))

@@ -129,6 +129,21 @@ class DocumentBatch(_Strict):
     documents: list[DocumentIn] = Field(min_length=1)
 
 
+class PassageInContext(BaseModel):
+    """A span of a document with the text around it: what a reader needs to judge a hit, without the whole file."""
+
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    length: int = Field(description="characters in the whole document")
+    start: int = Field(description="where the passage starts in the document (characters)")
+    end: int
+    before: str = Field(description="text before the passage, from a line start at most `context` characters back")
+    passage: str
+    after: str = Field(description="text after the passage, to a line end at most `context` characters on")
+
+
 class DocumentWritten(BaseModel):
     doc_id: str
     status: Literal["added", "updated", "unchanged"]

@@ -161,6 +161,25 @@ class ApiState:
             chunks=doc.n_chunks, content_hash=doc.content_hash, updated_at=doc.updated_at,
         )  # fmt: skip
 
+    def passage(self, collection: Collection, doc_id: str, start: int, end: int, context: int) -> schemas.PassageInContext:
+        doc = collection.store.get_document(doc_id)
+        if doc is None:
+            raise _doc_not_found(collection, doc_id)
+        text = doc.text
+        start = min(start, len(text))
+        end = min(max(end, start), len(text))
+        lo, hi = max(0, start - context), min(len(text), end + context)
+        if lo > 0:  # begin at a line start when one is near, not mid-word
+            line = text.find("\n", lo, start)
+            lo = line + 1 if line >= 0 else lo
+        if hi < len(text):
+            line = text.rfind("\n", end, hi)
+            hi = line if line >= 0 else hi
+        return schemas.PassageInContext(
+            doc_id=doc.doc_id, title=doc.title, source=doc.source, metadata=doc.metadata, length=len(text),
+            start=start, end=end, before=text[lo:start], passage=text[start:end], after=text[end:hi],
+        )  # fmt: skip
+
     def list_documents(self, collection: Collection, limit: int, offset: int) -> schemas.DocumentList:
         docs = collection.store.list_documents(limit, offset)
         return schemas.DocumentList(

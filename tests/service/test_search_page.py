@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -47,8 +48,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path, minilm):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, minilm):
     """A real uvicorn on 127.0.0.1 with a small corpus indexed by MiniLM; stopped (bounded) after the test."""
     import uvicorn
 
@@ -57,6 +58,7 @@ def server(tmp_path, minilm):
     from service.runtime import Runtime
     from service.settings import load_settings
 
+    tmp_path = tmp_path_factory.mktemp("page")
     corpus = write_mixed_corpus(tmp_path / "corpus")
     (corpus / "markup.txt").write_text('Tire <b>pressure</b> notes <img src=x onerror="window.pwned=1"> for a road bike.\n')
     settings = load_settings(data_dir=tmp_path / "data", embedder=DEFAULT_EMBEDDER, reranker="none", device="cpu")
@@ -75,6 +77,45 @@ def server(tmp_path, minilm):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=15)
+
+
+def offline(page) -> list[str]:
+    """Cut the page off from everything but 127.0.0.1; returns the list of what it tried to fetch elsewhere."""
+    blocked: list[str] = []
+
+    def route(r):
+        if urlsplit(r.request.url).hostname == "127.0.0.1":
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return blocked
+
+
+def launch(p):
+    return p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True, timeout=20_000)
+
+
+def test_api_docs_load_with_the_network_cut_off(server):
+    with sync_playwright()() as p:
+        browser = launch(p)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_default_timeout(15_000)
+            blocked = offline(page)
+            page.goto(server + "/docs")
+            page.wait_for_selector(".opblock")
+            paths = page.locator(".opblock-summary-path").all_inner_texts()
+            assert any("/v1/collections/{name}/search" in path.replace("\u200b", "") for path in paths)
+            assert any("/v1/rerank" in path.replace("\u200b", "") for path in paths)
+            page.goto(server + "/redoc")
+            page.wait_for_selector("li[data-item-id]")  # ReDoc's menu: one entry per tag and operation
+            assert "postRerank" in page.locator("li[data-item-id]").all_inner_texts()
+            assert blocked == []
+        finally:
+            browser.close()
 
 
 def test_search_page_finds_highlights_and_sends_the_key(server, tmp_path):
