@@ -14,11 +14,11 @@ import argparse
 import random
 
 from indexer.beir import load_beir
-from service.evaluation import ensure_collection
-from service.ir_metrics import mrr_at_k, ndcg_at_k
-from service.pair_scoring import EmbeddingPairScorer
+from service.eval.evaluation import ensure_collection
+from service.eval.ir_metrics import mrr_at_k, ndcg_at_k
+from service.search.pair_scoring import EmbeddingPairScorer
 from service.runtime import Runtime
-from service.search import search
+from service.search.pipeline import search
 from service.settings import load_settings
 from benchmarks.quality import DEFAULT_DATASET
 

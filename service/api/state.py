@@ -20,10 +20,10 @@ from indexer.pipeline import Indexer, IndexReport
 from service.api import schemas
 from service.api.errors import ApiError, payload_too_large
 from service.inference import GuardedEmbedder, GuardedReranker
-from service.pair_scoring import FALLBACK_BM25_WEIGHT, EmbeddingPairScorer
-from service.relevance import best_first, rerank_texts
+from service.search.pair_scoring import FALLBACK_BM25_WEIGHT, EmbeddingPairScorer
+from service.search.relevance import best_first, rerank_texts
 from service.runtime import Runtime
-from service.search import SearchResult, search
+from service.search.pipeline import SearchResult, search
 from service.settings import Settings
 
 log = logging.getLogger("quarry.api")

@@ -142,7 +142,7 @@ def test_a_job_interrupted_by_a_restart_resumes_and_completes(roots, slow_batche
         job = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
         wait_for(client, job["id"], lambda j: j["progress"]["documents_done"] >= 8)
     # the lifespan exited mid-job: the job stopped at a batch boundary and was left queued on disk
-    from service.jobs import JobStore
+    from service.jobs.manager import JobStore
 
     store = JobStore(settings_env / "jobs.sqlite")
     [stored] = store.load()

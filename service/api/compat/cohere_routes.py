@@ -1,5 +1,5 @@
 """Cohere v2 / Jina rerank: rank caller-supplied documents with the cross-encoder, or with the embedder
-(service.pair_scoring) when none is loaded; meta.scorer says which answered.
+(service.search.pair_scoring) when none is loaded; meta.scorer says which answered.
 Open WebUI's external reranker sends {model, query, documents, top_n} and reads results[].index and
 relevance_score; errors come back in Cohere's {"message"} shape."""
 
@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from service.api.auth import Principal, require
-from service.api.compat_schemas import CohereErrorResponse, RerankRequest, error_responses
+from service.api.compat.schemas import CohereErrorResponse, RerankRequest, error_responses
 from service.api.deps import StateDep
 
 router = APIRouter(prefix="/v1", tags=["rerank"], responses=error_responses(CohereErrorResponse))
