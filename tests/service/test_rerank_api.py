@@ -54,13 +54,9 @@ def test_errors_in_cohere_shape(url):
     assert r.status_code == 400 and "query" in r.json()["message"]  # a 400, not a 422: Open WebUI reads 422 as "use TEI"
 
 
-def test_without_a_cross_encoder_the_embedder_answers(settings_env):
+def test_without_a_cross_encoder_the_embedder_answers(make_client):
     """QUARRY_RERANKER=none: the route still ranks (by the embedder) and says so, instead of a 503."""
-    from fastapi.testclient import TestClient
-
-    from service.api import create_app
-
-    with TestClient(create_app()) as client:
+    with make_client() as client:
         r = client.post("/v1/rerank", json={"query": "q", "documents": ["a", "b"]})
         assert client.get("/health").json()["rerank_scorer"] == "embedder"
     assert r.status_code == 200 and r.json()["meta"]["scorer"] == "embedder"
