@@ -9,7 +9,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models import DEFAULT_EMBEDDER, DEFAULT_RERANKER
@@ -90,9 +90,11 @@ class Settings(BaseSettings):
     )
     reranker: str = Field(
         DEFAULT_RERANKER,
-        description="hub id or local CrossEncoder directory; `none` disables reranking. When it cannot be loaded "
-        "(no pretrained cross-encoder is reachable offline), quarry logs one `WARNING: reranker unavailable` line, "
-        "keeps serving un-reranked results and says so in every response (`\"reranked\": false` with a `rerank_note`)",
+        description="hub id or local CrossEncoder directory; `none` disables reranking. Left unset, the default is "
+        "used when it is installed (in the hub cache) and otherwise skipped: results are not reranked, `/health` stays "
+        "`ok` with a one-line `note`, and `POST /v1/rerank` scores with the embedder. Set explicitly, a reranker that "
+        "cannot load is a fault: a `WARNING` line and `/health` `degraded`. Responses always say whether they were "
+        "reranked (`\"reranked\": false` with a `rerank_note`)",
     )
     allow_downloads: bool = Field(
         False,
@@ -125,6 +127,11 @@ class Settings(BaseSettings):
     # API
     host: str = Field("127.0.0.1", description="address `quarry serve` listens on (`--host`)")
     port: int = Field(8000, ge=1, le=65535, description="port `quarry serve` listens on (`--port`)")
+    url: str = Field(
+        "", description="a running quarry server, e.g. http://127.0.0.1:8000: `quarry search` asks it instead of loading "
+        "the models itself (much faster to start)"
+    )
+    api_key: SecretStr | None = Field(None, description="the API key `quarry search` sends to QUARRY_URL, when it needs one")
     max_body_bytes: int = Field(
         10_000_000, ge=1024,
         description="largest request body the API accepts (413 above); the archive upload route uses "
@@ -144,8 +151,9 @@ class Settings(BaseSettings):
     query_batch_size: int = Field(64, ge=1, le=4096, description="most queries embedded in one batched call")
 
     # Operations
-    log_format: Literal["json", "text"] = Field(
-        "json", description="server logs on stderr: one JSON object per line, or text for people"
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="server logs on stderr: one JSON object per line, text for people, or auto (text on a "
+        "terminal, JSON otherwise)"
     )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         "info", description="least severity the server logs"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ from indexer.errors import QuarryError
 from models import ModelLoadError
 from service.cli import check, mcp, serve
 from service.cli import eval as eval_commands
-from service.cli.common import runtime_from_args
+from service.cli.common import runtime_from_args, settings_from_args
 from service.search.pipeline import MODES, InvalidQuery, search, validate_query
 from service.settings import SettingsError
 
@@ -57,8 +58,12 @@ def cmd_index(args) -> int:
 
 
 def cmd_search(args) -> int:
-    runtime = runtime_from_args(args)
-    settings = runtime.settings
+    settings = settings_from_args(args)
+    if settings.url:  # a running server has the models loaded: ask it rather than load them here
+        return _search_remote(args, settings)
+    from service.runtime import Runtime
+
+    runtime = Runtime(settings)
     collection = runtime.open_collection(args.collection)
     mode = args.mode or settings.search_mode
     validate_query(args.query, args.top_k or settings.top_k, mode, args.candidates or settings.candidates)  # before any model loads
@@ -77,9 +82,35 @@ def cmd_search(args) -> int:
         rerank_note=note,
         fusion=runtime.fusion,
     )
-    if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
-        return 0
+    _print_result(result, result.to_dict(), args.json)
+    return 0
+
+
+def _search_remote(args, settings) -> int:
+    import httpx
+
+    from quarry.client import Quarry, QuarryAPIError
+
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    with Quarry(settings.url, key) as client:
+        try:
+            result = client.search(
+                args.collection, args.query, top_k=args.top_k or None, mode=args.mode, rerank=not args.no_rerank,
+                candidates=args.candidates or None,
+            )  # fmt: skip
+        except QuarryAPIError as exc:
+            raise RemoteError(f"{settings.url}: {exc.message}") from None
+        except httpx.HTTPError as exc:  # refused, timed out, not HTTP
+            raise RemoteError(f"cannot reach QUARRY_URL {settings.url}: {exc}") from None
+    _print_result(result, dataclasses.asdict(result), args.json)
+    return 0
+
+
+def _print_result(result, as_dict: dict, as_json: bool) -> None:
+    """One format for a local and a remote search: the same hits read the same."""
+    if as_json:
+        print(json.dumps(as_dict, ensure_ascii=False))
+        return
     if not result.hits:
         print("no results")
     for rank, hit in enumerate(result.hits, start=1):
@@ -88,7 +119,10 @@ def cmd_search(args) -> int:
         snippet = " ".join(hit.text.split())
         print(f"    {snippet[:240]}{'...' if len(snippet) > 240 else ''}")
     print(f"({result.mode}, {'reranked' if result.reranked else 'not reranked'}, {result.timings_ms['total']:.0f} ms)")
-    return 0
+
+
+class RemoteError(RuntimeError):
+    """A search QUARRY_URL's server refused or could not be asked: one `error:` line, like a local failure."""
 
 
 def cmd_collections(args) -> int:
@@ -147,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         return args.func(args)
-    except (QuarryError, ModelLoadError, SettingsError, InvalidQuery, FileNotFoundError, ValueError) as exc:
+    except (QuarryError, ModelLoadError, SettingsError, InvalidQuery, FileNotFoundError, ValueError, RemoteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

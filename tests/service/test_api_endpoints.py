@@ -177,10 +177,10 @@ def test_unloadable_reranker_is_reported_and_search_still_works(make_client):
         assert health["reranker"]["required"] is True and health["note"] == health["reranker"]["reason"]
 
 
-def test_default_reranker_missing_offline_is_ok_not_degraded(settings_env, monkeypatch, caplog):
+def test_default_reranker_missing_offline_is_ok_not_degraded(make_client, monkeypatch, caplog):
     """A fresh offline install names a hub cross-encoder it cannot fetch: that is normal, said once, not a fault."""
-    monkeypatch.delenv("QUARRY_RERANKER")
-    with caplog.at_level("INFO"), TestClient(create_app()) as client:
+    monkeypatch.delenv("QUARRY_RERANKER")  # settings_env set it to none; unset is what a fresh install has
+    with caplog.at_level("INFO"), make_client() as client:
         health = client.get("/health").json()
         client.post("/v1/collections", json={"name": "kb"})
         client.put("/v1/collections/kb/documents/a", json={"text": "bread and butter"})
