@@ -22,6 +22,7 @@ from indexer.documents import Document, validate_doc_id
 from indexer.errors import InvalidDocumentId, LoadError
 from indexer.loaders import SUPPORTED_EXTENSIONS, discover, load_file
 from indexer.store import PreparedDocument
+from models.protocols import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,11 @@ class IndexProgress:
         return max(self.total - self.done, 0) / self.rate if self.rate > 0 else None
 
 
-def default_batch_documents(embedder) -> int:
+def default_batch_documents(embedder: TextEncoder) -> int:
     """Documents per transaction: a GPU embeds a CPU-sized batch in milliseconds and would wait on
     per-batch work (commits, small model calls), so it gets larger ones; a CPU takes ~1 s per 64 passages,
     which keeps progress moving and a crash cheap."""
-    choice = getattr(embedder, "choice", None)
-    return 512 if getattr(choice, "is_cuda", False) else 64
+    return 512 if embedder.choice.is_cuda else 64
 
 
 @dataclass
@@ -97,7 +97,7 @@ class Batch:
 class Indexer:
     """Writes documents into one collection with one embedder."""
 
-    def __init__(self, collection: Collection, embedder, batch_documents: int | None = None, save_every_s: float = 60.0):
+    def __init__(self, collection: Collection, embedder: TextEncoder, batch_documents: int | None = None, save_every_s: float = 60.0):
         self.collection = collection
         self.embedder = embedder
         self.chunker = Chunker(embedder.tokenizer, collection.manifest.chunker_settings)
