@@ -32,7 +32,7 @@ from service.api.compat.errors import compat_error
 from service.jobs.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
 from indexer.filters import InvalidFilter
 from service.jobs.manager import JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
-from service.search.pipeline import InvalidQuery
+from service.search.options import InvalidQuery, LimitExceeded, TooManyQueries
 
 log = logging.getLogger("quarry.api")
 
@@ -66,6 +66,8 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (InvalidName, 422, "invalid_name"),
     (InvalidDocumentId, 422, "invalid_document_id"),
     (InvalidFilter, 422, "invalid_filter"),
+    (LimitExceeded, 422, "invalid_request"),  # a configured limit (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)
+    (TooManyQueries, 413, "payload_too_large"),
     (InvalidQuery, 422, "invalid_query"),
     (ModelLoadError, 503, "model_unavailable"),
     (JobNotFound, 404, "job_not_found"),

@@ -72,6 +72,8 @@ class Job:
     documents_done: int = 0
     documents_total: int = 0
     chunks: int = 0
+    chunks_embedded: int = 0
+    chunks_estimate: int = 0  # all chunks this job will embed, estimated from the bytes read so far
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -87,6 +89,7 @@ class Job:
         self.documents_done, self.documents_total = progress.done, progress.total
         self.chunks, self.added, self.updated, self.unchanged, self.skipped = r.chunks, r.added, r.updated, r.unchanged, r.skipped
         self.elapsed_s, self.rate, self.eta_s = round(progress.elapsed, 3), round(progress.rate, 3), progress.eta
+        self.chunks_embedded, self.chunks_estimate = progress.chunks_done, progress.chunks_total
         self.errors = dict(r.failed)
 
 
@@ -161,8 +164,8 @@ class JobManager:
         self.open_collection = open_collection
         self.embedder = embedder
         self.batch_documents = batch_documents
-        self.store = JobStore(Path(data_dir) / "jobs.sqlite")
-        self._jobs: dict[str, Job] = {job.id: job for job in self.store.load()}
+        self.job_store = JobStore(Path(data_dir) / "jobs.sqlite")
+        self._jobs: dict[str, Job] = {job.id: job for job in self.job_store.load()}
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stop = threading.Event()
@@ -175,7 +178,7 @@ class JobManager:
             if job.state not in FINISHED:
                 if job.state == "running":
                     job.state, job.message = "queued", "interrupted by a stop; resumed at start-up"
-                    self.store.save(job)
+                    self.job_store.save(job)
                 log.info("resuming indexing job %s (%s -> %s)", job.id, job.path, job.collection)
                 self._queue.put(job.id)
         self._thread = threading.Thread(target=self._work, name="quarry-jobs", daemon=True)
@@ -190,7 +193,7 @@ class JobManager:
             if self._thread.is_alive():
                 log.warning("indexing job worker did not stop within %.0fs", timeout)
                 return  # the store stays open for the worker; the process is going away
-        self.store.close()
+        self.job_store.close()
 
     # operations ----------------------------------------------------------------------------------
     def submit(self, collection: str, raw_path: str) -> Job:
@@ -198,7 +201,7 @@ class JobManager:
         job = Job(id=self.new_id(), collection=collection, path=str(path))
         with self._lock:
             self._jobs[job.id] = job
-            self.store.save(job)
+            self.job_store.save(job)
         self._queue.put(job.id)
         return job
 
@@ -217,7 +220,7 @@ class JobManager:
         job = Job(id=job_id, collection=collection, path=str(folder), upload=True)
         with self._lock:
             self._jobs[job.id] = job
-            self.store.save(job)
+            self.job_store.save(job)
         self._queue.put(job.id)
         return job
 
@@ -245,7 +248,7 @@ class JobManager:
             job.cancel_requested = True
             if job.state == "queued":
                 job.state, job.finished_at, job.message = "cancelled", time.time(), "cancelled before it started"
-            self.store.save(job)
+            self.job_store.save(job)
         self._clean_up(job)
         return job
 
@@ -262,14 +265,14 @@ class JobManager:
     def _run(self, job: Job) -> None:
         with self._lock:
             job.state, job.runs, job.started_at = "running", job.runs + 1, job.started_at or time.time()
-            self.store.save(job)
+            self.job_store.save(job)
         last_save = 0.0
 
         def on_progress(progress: IndexProgress) -> None:
             nonlocal last_save
             job.record(progress)
             if time.monotonic() - last_save >= PROGRESS_SAVE_EVERY_S:
-                self.store.save(job)
+                self.job_store.save(job)
                 last_save = time.monotonic()
             if job.cancel_requested:
                 raise _Stop("cancelled")
@@ -299,6 +302,6 @@ class JobManager:
         with self._lock:
             if job.state in FINISHED:
                 job.finished_at, job.eta_s = time.time(), 0.0 if job.state == "succeeded" else None
-            self.store.save(job)
+            self.job_store.save(job)
         self._clean_up(job)
         log.info("indexing job %s %s: %s", job.id, job.state, job.message)

@@ -1,4 +1,4 @@
-"""The search pipeline shared by the CLI and the API.
+"""The search pipeline: one function from a query to ranked hits (service.search.searcher binds its configuration).
 
 query -> embed -> dense top-k (FAISS) + lexical top-k (FTS5 BM25) -> fuse -> rerank top N -> hits
 """
@@ -11,14 +11,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from indexer.collection import Collection
-from indexer.filters import SqlFilter, compile_filter
+from indexer.filters import Node, parse_filter
+from models.protocols import PairScorer, TextEncoder
 from service.search.fusion import FusionConfig, blend_rerank, fuse
-
-MODES = ("hybrid", "dense", "lexical")
-
-
-class InvalidQuery(ValueError):
-    pass
+from service.search.options import MODES, InvalidQuery, SearchMode
 
 
 @dataclass
@@ -52,7 +48,7 @@ def validate_query(query: str, top_k: int, mode: str, candidates: int) -> str:
     if not isinstance(query, str) or not query.strip():
         raise InvalidQuery("empty query: give some words to search for")
     if mode not in MODES:
-        raise InvalidQuery(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        raise InvalidQuery(f"unknown search mode {str(mode)!r}: use one of {', '.join(MODES)}")
     if top_k < 1:
         raise InvalidQuery(f"top_k must be at least 1 (got {top_k})")
     if candidates < 1:
@@ -62,16 +58,16 @@ def validate_query(query: str, top_k: int, mode: str, candidates: int) -> str:
 
 def search(
     collection: Collection,
-    embedder,
+    embedder: TextEncoder,
     query: str,
     *,
     top_k: int = 10,
-    mode: str = "hybrid",
-    reranker=None,
+    mode: SearchMode | str = SearchMode.HYBRID,
+    reranker: PairScorer | None = None,
     rerank: bool = True,
     candidates: int = 50,
     rerank_note: str = "",
-    filter: dict | SqlFilter | None = None,
+    filter: dict | Node | None = None,
     min_score: float | None = None,
     group_by_document: bool = False,
     query_vector: np.ndarray | None = None,
@@ -85,34 +81,34 @@ def search(
     best chunk. query_vector: an embedding computed by the caller (batch search embeds all at once).
     """
     query = validate_query(query, top_k, mode, candidates)
-    where = compile_filter(filter) if not isinstance(filter, SqlFilter) else filter
+    mode = SearchMode(mode)
+    where = filter if isinstance(filter, Node) else parse_filter(filter)  # a bad filter fails before any work
     depth = max(candidates, top_k)
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
-    if mode in ("hybrid", "dense"):
+    if mode.embeds:
         t = time.perf_counter()
         vector = embedder.encode([query])[0] if query_vector is None else query_vector
         timings["embed"] = _ms(t)
         t = time.perf_counter()
-        dense = collection.dense_search(vector, depth) if where is None else _dense_filtered(collection, vector, depth, where)
+        dense = collection.dense_search(vector, depth, where)
         timings["dense"] = _ms(t)
-    if mode in ("hybrid", "lexical"):
+    if mode is not SearchMode.DENSE:
         t = time.perf_counter()
-        lexical = collection.lexical_search(query, depth, None if where is None else (where.sql, where.params))
+        lexical = collection.lexical_search(query, depth, where)
         timings["lexical"] = _ms(t)
 
-    if mode == "hybrid":
+    if mode is SearchMode.HYBRID:
         ranked = fuse(dense, lexical, fusion)
     else:
         ranked = dense or lexical
     ranked = ranked[:depth]
     timings["retrieve"] = round(timings.get("dense", 0.0) + timings.get("lexical", 0.0), 3)
 
-    with collection.store.snapshot():  # one committed state: a document being rewritten is all old or all new
-        chunks = collection.store.chunks_by_id([cid for cid, _ in ranked])
+    chunks = collection.chunks([cid for cid, _ in ranked])  # one committed state: a rewritten document is all old or all new
     ranked = [(cid, score) for cid, score in ranked if cid in chunks]  # deleted since the index saw them
 
     reranked = False
@@ -136,19 +132,7 @@ def search(
         c = chunks[chunk_id]
         hits.append(SearchHit(c.doc_id, chunk_id, round(float(score), 6), c.text, c.title, c.source, c.metadata, c.start, c.end, c.heading_path))
     timings["total"] = _ms(started)
-    return SearchResult(query, mode, reranked, hits, timings, "" if reranked else rerank_note)
-
-
-def _dense_filtered(collection: Collection, vector: np.ndarray, depth: int, where: SqlFilter) -> list[tuple[int, float]]:
-    """Over-fetch from the vector index and keep chunks whose documents match; grow until enough or exhausted."""
-    k = max(depth * 4, 64)
-    while True:
-        found = collection.dense_search(vector, k)
-        keep = collection.store.chunks_matching([cid for cid, _ in found], (where.sql, where.params))
-        hits = [(cid, score) for cid, score in found if cid in keep]
-        if len(hits) >= depth or len(found) < k:
-            return hits[:depth]
-        k *= 4
+    return SearchResult(query, mode.value, reranked, hits, timings, "" if reranked else rerank_note)
 
 
 def _ms(start: float) -> float:

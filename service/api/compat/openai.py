@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from service.api.errors import ApiError
-from indexer.filters import from_openai_filter
-from service.search.relevance import relevant_search
+from indexer.filters import COMBINATORS, OPERATORS, InvalidFilter
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
 
@@ -85,6 +84,26 @@ def list_models(state) -> dict:
     return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "quarry"} for m in models]}
 
 
+def from_openai_filter(spec: Any, where: str = "filters") -> dict:
+    """OpenAI's filter shape -> ours. Comparison: {"type": "eq", "key": "lang", "value": "en"};
+    compound: {"type": "and"|"or", "filters": [...]}. Raises InvalidFilter."""
+    if not isinstance(spec, dict):
+        raise InvalidFilter(f"{where}: expected an object with a 'type'")
+    kind = spec.get("type")
+    if kind in COMBINATORS:
+        children = spec.get("filters")
+        if not isinstance(children, list) or not children:
+            raise InvalidFilter(f"{where}.filters: a compound filter needs a non-empty list of filters")
+        return {kind: [from_openai_filter(child, f"{where}.filters[{i}]") for i, child in enumerate(children)]}
+    if kind in OPERATORS:
+        if not isinstance(spec.get("key"), str) or "value" not in spec:
+            raise InvalidFilter(f"{where}: a comparison filter needs 'key' (a string) and 'value'")
+        return {spec["key"]: {kind: spec["value"]}}
+    raise InvalidFilter(
+        f"{where}.type: {kind!r} is not a filter type: use {', '.join(OPERATORS)} (comparison) or and, or (compound)"
+    )
+
+
 # vector store search ---------------------------------------------------------------------------------
 def _filename(hit) -> str:
     if hit.title:
@@ -113,14 +132,13 @@ def vector_store_search(state, collection, body) -> dict:
     ranking = body.ranking_options
     want_rerank = ranking is None or ranking.ranker != "none"
     threshold = ranking.score_threshold if ranking is not None and ranking.score_threshold is not None else 0.0
+    for query in queries:  # every query within the limits before any is searched
+        state.searcher.check(query, top_k=body.max_num_results)
     best: dict[int, Any] = {}
     for query in queries:  # several queries: their hits merged, each chunk at its best score
-        result = relevant_search(
-            collection, state.embedder, query, top_k=body.max_num_results,
-            reranker=state.reranker if want_rerank else None, rerank=want_rerank,
-            mode=state.settings.search_mode, candidates=state.settings.candidates,
-            filter=where, score_threshold=threshold, fusion=state.runtime.fusion,
-        )  # fmt: skip
+        result = state.searcher.relevant(
+            collection, query, top_k=body.max_num_results, rerank=want_rerank, filter=where, score_threshold=threshold
+        )
         for scored in result.hits:
             kept = best.get(scored.hit.chunk_id)
             if kept is None or scored.relevance > kept.relevance:
