@@ -16,19 +16,18 @@ import random
 from indexer.beir import load_beir
 from service.eval.evaluation import ensure_collection
 from service.eval.ir_metrics import mrr_at_k, ndcg_at_k
-from service.search.pair_scoring import EmbeddingPairScorer
+from service.search.pair_scoring import EmbeddingPairScorer, blend, bm25_scores
 from service.runtime import Runtime
-from service.search.pipeline import search
 from service.settings import load_settings
 from benchmarks.quality import DEFAULT_DATASET
 
 WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)  # BM25's share; 1.0 is BM25 over the given passages alone
 
 
-def candidates(collection, embedder, query: str, depth: int) -> list[tuple[str, str]]:
+def candidates(collection, searcher, query: str, depth: int) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
     for mode in ("dense", "lexical"):
-        for hit in search(collection, embedder, query, top_k=depth, mode=mode, candidates=depth, rerank=False).hits:
+        for hit in searcher.search(collection, query, top_k=depth, mode=mode, candidates=depth, rerank=False).hits:
             seen.setdefault(hit.doc_id, hit.text)
     pool = list(seen.items())
     random.Random(query).shuffle(pool)
@@ -45,15 +44,18 @@ def main() -> None:
     runtime = Runtime(load_settings())
     collection, _ = ensure_collection(runtime, dataset)
     embedder = runtime.embedder
+    scorer = EmbeddingPairScorer(embedder)
+    searcher = runtime.searcher(rerank=False)
     totals = {w: [0.0, 0.0] for w in WEIGHTS}
     sizes = []
     for query_id, query in dataset.queries.items():
-        pool = candidates(collection, embedder, query, args.depth)
+        pool = candidates(collection, searcher, query, args.depth)
         sizes.append(len(pool))
         ids, texts = [p[0] for p in pool], [p[1] for p in pool]
         judged = dataset.qrels[query_id]
+        cosine, bm25 = scorer.cosine(query, texts), bm25_scores(query, texts)  # once; the weights only blend them
         for weight in WEIGHTS:
-            scores = EmbeddingPairScorer(embedder, weight).relevance(query, texts)
+            scores = blend(cosine, bm25, weight)
             ranking = [ids[i] for i in sorted(range(len(ids)), key=lambda i: -scores[i])]
             totals[weight][0] += ndcg_at_k(ranking, judged, 10)
             totals[weight][1] += mrr_at_k(ranking, judged, 10)
