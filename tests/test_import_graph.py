@@ -111,3 +111,13 @@ def test_service_reaches_storage_only_through_collection():
         if ".store." in line or "compile_filter" in line
     )
     assert reach == []
+
+
+def test_mcp_runs_over_the_service_facade_not_the_http_layer():
+    """The MCP tools call service.facade; only their HTTP transport touches the API's auth and error shapes."""
+    graph = import_graph()
+    assert not {t for t in graph["service.facade"] if t.startswith("service.api")}
+    mcp_imports = {t for m, targets in graph.items() if m.startswith("service.mcp") for t in targets}
+    assert "service.facade" in mcp_imports
+    assert not mcp_imports & {"service.api.state", "service.api.schemas", "service.api.app"}
+    assert {t for t in graph["service.cli.mcp"] if t.startswith("service.api")} == set()
