@@ -29,6 +29,7 @@ from indexer.errors import (
 )
 from models import ModelLoadError
 from service.api.compat.errors import compat_error
+from service.facade import TooLarge
 from service.jobs.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
 from indexer.filters import InvalidFilter
 from service.jobs.manager import JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
@@ -66,6 +67,7 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (InvalidName, 422, "invalid_name"),
     (InvalidDocumentId, 422, "invalid_document_id"),
     (InvalidFilter, 422, "invalid_filter"),
+    (TooLarge, 413, "payload_too_large"),  # QUARRY_MAX_BATCH_DOCUMENTS, QUARRY_MAX_DOCUMENT_CHARS
     (LimitExceeded, 422, "invalid_request"),  # a configured limit (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)
     (TooManyQueries, 413, "payload_too_large"),
     (InvalidQuery, 422, "invalid_query"),
