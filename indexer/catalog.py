@@ -13,11 +13,11 @@ from indexer.errors import CollectionExists, CollectionNotFound, InvalidName
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" would let a trailing newline through
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise InvalidName(
             f"invalid collection name {name!r}: use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
         )
@@ -46,7 +46,7 @@ class Catalog:
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file() and _NAME.match(p.name))
+        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file() and _NAME.fullmatch(p.name))
 
     def manifest(self, name: str) -> Manifest:
         if not self.exists(name):

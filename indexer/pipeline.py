@@ -18,8 +18,8 @@ from pathlib import Path
 
 from indexer.chunker import Chunker
 from indexer.collection import Collection
-from indexer.documents import Document, validate_doc_id
-from indexer.errors import InvalidDocumentId, LoadError
+from indexer.documents import Document, validate_document
+from indexer.errors import InvalidDocument, InvalidDocumentId, LoadError
 from indexer.loaders import SUPPORTED_EXTENSIONS, discover, load_file
 from indexer.store import PreparedDocument
 
@@ -113,8 +113,8 @@ class Indexer:
     def diff(self, documents: list[Document], in_flight: dict[str, str] | None = None) -> Batch:
         """Which documents need work. in_flight: doc_id -> content hash of a batch embedded but not yet
         committed, counted as stored (the same id can come twice in one job)."""
-        for doc in documents:  # before any work: a bad id fails the whole call, nothing is written
-            validate_doc_id(doc.doc_id)
+        for doc in documents:  # before any work: a bad document fails the whole call, nothing is written
+            validate_document(doc)
         batch = Batch()
         latest = {doc.doc_id: doc for doc in documents}  # the last copy of a repeated id wins
         if len(latest) < len(documents):
@@ -273,11 +273,12 @@ class Indexer:
                 for doc in loaded.documents:
                     seen.add(doc.doc_id)
                     try:
-                        validate_doc_id(doc.doc_id)
-                    except InvalidDocumentId as exc:
+                        validate_document(doc)
+                    except (InvalidDocumentId, InvalidDocument) as exc:
                         report.skipped += 1
                         report.warnings.append(f"{source.path}: {exc}, skipped")
                         continue
+                    seen.add(doc.doc_id)  # its NFC form, as stored
                     report.loaded += 1
                     pending.append(doc)
                     if len(pending) >= self.batch_documents:

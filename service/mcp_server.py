@@ -61,7 +61,7 @@ class AddDocumentArgs(_Args):
     text: str = Field(min_length=1)
     title: str = ""
     source: str = Field("", description="where it came from, e.g. a URL")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: schemas.Metadata = Field(default_factory=dict, description=schemas.METADATA_HELP)
 
 
 class DeleteDocumentArgs(_Args):

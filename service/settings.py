@@ -32,7 +32,9 @@ class ApiKeySpec(BaseModel):
 
     key: str | None = Field(None, min_length=16, description="the key itself (16+ characters); hashed on load")
     key_sha256: str | None = Field(None, description="hex sha256 of the key, instead of the key")
-    scope: Literal["read", "write", "admin"]
+    scope: Literal["read", "write", "admin", "metrics"] = Field(
+        description="read < write < admin (nested); metrics: GET /metrics only, for a Prometheus scraper"
+    )
     collections: list[str] | None = Field(None, description="collections this key may use; absent: all")
     name: str | None = Field(None, max_length=64, description="label for logs; never the key")
 
@@ -92,6 +94,9 @@ class Settings(BaseSettings):
     candidates: int = Field(50, ge=1, le=1000, description="hits per retriever before fusion and reranking")
     top_k: int = Field(10, ge=1, le=1000)
     # data safety
+    check_on_start: bool = Field(
+        True, description="run SQLite's quick_check on every collection when the API starts; /health reports damage"
+    )
     write_lock_timeout: float = Field(
         30.0, ge=0, le=86400, description="seconds a second writer waits for a collection's write lock"
     )

@@ -11,6 +11,7 @@ Cohere's {"message"} for /v1/rerank. Clients' SDKs parse those shapes into their
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +24,7 @@ from indexer.errors import (
     CollectionNotFound,
     DocumentNotFound,
     EmbedderMismatch,
+    InvalidDocument,
     InvalidDocumentId,
     InvalidName,
     QuarryError,
@@ -31,7 +33,7 @@ from indexer.errors import (
 from models import ModelLoadError
 from service.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
 from service.filters import InvalidFilter
-from service.jobs import JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
+from service.jobs import InvalidJobPath, JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
 from service.search import InvalidQuery
 
 log = logging.getLogger("quarry.api")
@@ -65,6 +67,7 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (StorageError, 503, "storage_unavailable"),
     (InvalidName, 422, "invalid_name"),
     (InvalidDocumentId, 422, "invalid_document_id"),
+    (InvalidDocument, 422, "invalid_document"),
     (InvalidFilter, 422, "invalid_filter"),
     (InvalidQuery, 422, "invalid_query"),
     (ModelLoadError, 503, "model_unavailable"),
@@ -73,6 +76,7 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (JobsDisabled, 403, "jobs_disabled"),
     (PathNotAllowed, 403, "path_not_allowed"),
     (JobPathNotFound, 422, "path_not_found"),
+    (InvalidJobPath, 422, "invalid_path"),
     (ArchiveTooLarge, 413, "payload_too_large"),
     (UnsafeArchiveMember, 422, "unsafe_archive_member"),
     (ArchiveError, 422, "invalid_archive"),
@@ -129,7 +133,9 @@ def _library_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, cls):
             if status >= 500:
                 log.error("%s %s failed: %s", request.method, request.url.path, exc)
-            return error_response(status, type_, str(exc), path=request.url.path)
+            field = getattr(exc, "field", None)
+            details = [{"field": field, "message": str(exc)}] if field else None
+            return error_response(status, type_, str(exc), details, path=request.url.path)
     return _unexpected(request, exc)
 
 
@@ -164,6 +170,20 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "http_error"), message, path=request.url.path)
 
 
+_DAMAGED = ("malformed", "not a database", "disk i/o error")
+
+
+def _database_error(request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+    """A damaged database file is the operator's to fix, not a bug: 503 with what to run."""
+    if not any(word in str(exc).lower() for word in _DAMAGED):
+        return _unexpected(request, exc)
+    name = request.path_params.get("name") or request.path_params.get("collection")
+    target = f" -c {name}" if name else ""
+    log.error("%s %s: database damaged: %s", request.method, request.url.path, exc)
+    message = f"the collection's database is damaged ({exc}); the operator should run `quarry check{target}`"
+    return error_response(503, "collection_damaged", message, path=request.url.path)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     message = "internal server error; the server log has the details"
@@ -176,4 +196,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for cls, _, _ in STATUS_BY_EXCEPTION:
         app.add_exception_handler(cls, _library_error)
+    app.add_exception_handler(sqlite3.DatabaseError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

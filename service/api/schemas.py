@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from indexer.documents import MAX_DOC_ID_LENGTH
+from indexer.documents import MAX_DOC_ID_LENGTH, check_metadata
 from service.filters import checked_filter
 
 
@@ -19,6 +19,9 @@ FILTER_HELP = (
 
 # a metadata filter, checked when the request is parsed (422 with the reason)
 MetadataFilter = Annotated[dict[str, Any] | None, AfterValidator(checked_filter)]
+# document metadata: finite numbers, 64-bit integers, bounded depth and size (422 naming the field)
+Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
+METADATA_HELP = "JSON fields you can filter on (finite numbers, at most 16 levels deep and 64 KB)"
 
 
 class _Strict(BaseModel):
@@ -49,6 +52,7 @@ class CollectionCounts(BaseModel):
     name: str
     documents: int
     chunks: int
+    problem: str | None = Field(None, description="what is wrong with it (found at start-up or now); absent when sound")
 
 
 class HealthResponse(BaseModel):
@@ -98,7 +102,7 @@ class DocumentBody(_Strict):
     text: str = Field(description="the document's full text (Markdown headings become heading paths)")
     title: str = ""
     source: str = Field("", description="where it came from, e.g. a URL or path")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="JSON fields you can filter on")
+    metadata: Metadata = Field(default_factory=dict, description=METADATA_HELP)
     format: Literal["text", "markdown"] = Field("text", description="markdown keeps heading structure for chunking")
 
     @field_validator("text")

@@ -14,8 +14,9 @@ import numpy as np
 
 from indexer.catalog import validate_name
 from indexer.collection import Collection
-from indexer.documents import Document
+from indexer.documents import Document, validate_document
 from indexer.errors import DocumentNotFound
+from indexer.integrity import quick_check
 from indexer.pipeline import Indexer, IndexReport
 from service.api import schemas
 from service.api.errors import ApiError, payload_too_large
@@ -41,11 +42,20 @@ class ApiState:
             if wait_ms is None:  # a GPU gains from waiting for company; a CPU is busy enough to gather it
                 wait_ms = 2.0 if self.runtime.embedder.choice.is_cuda else 0.0
             self.embedder.enable_batching(settings.query_batch_size, wait_ms)
+        # collection name -> what is wrong with its database, found at start-up (/health reports it)
+        self.damaged: dict[str, str] = {}
         for name in self.runtime.catalog.names():  # open (and catch up) every collection before serving
             try:
-                self.runtime.open_collection(name)
+                collection = self.runtime.open_collection(name)
             except Exception as exc:  # noqa: BLE001 - one bad collection must not stop the server
                 log.warning("collection %s not opened at start-up: %s", name, exc)
+                self.damaged[name] = f"not opened: {exc}"
+                continue
+            if settings.check_on_start:
+                problem = quick_check(collection.directory)
+                if problem is not None:
+                    self.damaged[name] = f"database damaged ({problem}); run `quarry check -c {name}`"
+                    log.error("collection %s: %s", name, self.damaged[name])
 
     def close(self) -> None:
         self.embedder.close()
@@ -57,12 +67,14 @@ class ApiState:
         embedder = self.runtime.embedder
         collections = []
         for name in filter(visible, self.runtime.catalog.names()):
+            problem = self.damaged.get(name)
             try:
                 counts = self.runtime.open_collection(name).counts()
-            except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
+            except Exception as exc:  # noqa: BLE001 - reported as -1 rather than failing the health check
                 counts = {"documents": -1, "chunks": -1}
-            collections.append(schemas.CollectionCounts(name=name, **counts))
-        degraded = not status.loaded and self.settings.reranker_enabled
+                problem = problem or f"cannot be read: {exc}"
+            collections.append(schemas.CollectionCounts(name=name, **counts, problem=problem))
+        degraded = (not status.loaded and self.settings.reranker_enabled) or any(c.problem for c in collections)
         return schemas.HealthResponse(
             status="degraded" if degraded else "ok",
             embedder=schemas.ModelStatus(
@@ -118,8 +130,8 @@ class ApiState:
     def upsert(self, collection: Collection, documents: list[schemas.DocumentIn]) -> schemas.BatchWritten:
         """Chunk, embed and commit in one transaction; returns once the documents are searchable."""
         self._check_sizes(documents)
-        docs = [
-            Document(d.doc_id, d.text, title=d.title, source=d.source, metadata=d.metadata, format=d.format)
+        docs = [  # checked (and ids put in NFC) before any work: one bad document refuses the request
+            validate_document(Document(d.doc_id, d.text, title=d.title, source=d.source, metadata=d.metadata, format=d.format))
             for d in documents
         ]
         latest = {d.doc_id: d for d in docs}  # the last copy of a repeated id wins, as in Indexer.upsert
