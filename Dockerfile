@@ -1,4 +1,4 @@
-# quarry API and indexing-job image. Build: `docker-compose build` (see README "Deploy with Docker Compose").
+# quarry API and indexing-job image. Build: `docker-compose build` (see docs/operations.md, "Deploy with Docker Compose").
 # Layers are ordered by how often they change: torch (GBs, rarely) -> dependencies (pyproject.toml) -> source,
 # so a code change rebuilds only the last, small layer.
 FROM python:3.11-slim
@@ -56,5 +56,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"
 
 # 0.0.0.0 so a published port reaches it; `quarry serve` refuses that without API keys (QUARRY_API_KEYS or
-# QUARRY_API_KEYS_FILE) unless QUARRY_ALLOW_UNAUTHENTICATED_REMOTE=true (README "Security").
+# QUARRY_API_KEYS_FILE) unless QUARRY_ALLOW_UNAUTHENTICATED_REMOTE=true (docs/security.md).
 CMD ["quarry", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 EXTRAS ?= cpu,dev
 SAMPLE_QUERY ?= how do I fix a punctured bike tyre
 
-.PHONY: install install-gpu system-deps run test test-all bench bench-speed clean
+.PHONY: install install-gpu system-deps run test test-all bench bench-speed clean docs docs-check
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,13 @@ test: install system-deps
 test-all: install system-deps
 	$(BIN)/python -m pytest -m "not gpu"
 
+# docs/configuration.md is generated from the Settings field descriptions (service/settings.py).
+docs: install
+	$(BIN)/python -m service.settings_doc
+
+docs-check: install
+	$(BIN)/python -m service.settings_doc --check
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
 
@@ -48,7 +55,7 @@ clean:
 serve: install
 	$(BIN)/quarry serve
 
-# README "Security": the larger fuzz run (valid and invalid input) and a bounded load test on 127.0.0.1.
+# docs/security.md: the larger fuzz run (valid and invalid input) and a bounded load test on 127.0.0.1.
 .PHONY: fuzz load
 fuzz: install
 	$(BIN)/python -m benchmarks.fuzz --max-examples 100 --negative

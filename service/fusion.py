@@ -7,7 +7,7 @@ Default fusion: a convex combination of per-query min-max normalized scores, den
 the normalization floor, and the ranking, do not change with how many hits the caller asks for). Plain RRF (k=60) weighs a BM25 rank like a dense rank and, on
 MS MARCO passages where dense retrieval is much stronger, loses to dense alone; score fusion keeps how
 far apart the scores are, so a BM25 hit that stands out (a rare code or identifier) still rises while
-BM25's near-ties cannot push good dense hits down. See README "Retrieval quality" for the measurements.
+BM25's near-ties cannot push good dense hits down. See docs/quality.md for the measurements.
 """
 
 from __future__ import annotations

