@@ -52,7 +52,6 @@ class CollectionCounts(BaseModel):
     name: str
     documents: int
     chunks: int
-    problem: str | None = Field(None, description="what is wrong with it (found at start-up or now); absent when sound")
 
 
 class HealthResponse(BaseModel):
@@ -61,6 +60,9 @@ class HealthResponse(BaseModel):
     reranker: ModelStatus
     query_batching: bool
     collections: list[CollectionCounts]
+    problems: dict[str, str] = Field(
+        default_factory=dict, description="collection -> what is wrong with its database (found at start-up or now)"
+    )
 
 
 # collections -----------------------------------------------------------------------------------

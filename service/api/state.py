@@ -65,16 +65,17 @@ class ApiState:
     def health(self, visible: Callable[[str], bool] = lambda name: True) -> schemas.HealthResponse:
         status = self.runtime.reranker_status
         embedder = self.runtime.embedder
-        collections = []
+        collections, problems = [], {}
         for name in filter(visible, self.runtime.catalog.names()):
-            problem = self.damaged.get(name)
+            if name in self.damaged:
+                problems[name] = self.damaged[name]
             try:
                 counts = self.runtime.open_collection(name).counts()
             except Exception as exc:  # noqa: BLE001 - reported as -1 rather than failing the health check
                 counts = {"documents": -1, "chunks": -1}
-                problem = problem or f"cannot be read: {exc}"
-            collections.append(schemas.CollectionCounts(name=name, **counts, problem=problem))
-        degraded = (not status.loaded and self.settings.reranker_enabled) or any(c.problem for c in collections)
+                problems.setdefault(name, f"cannot be read: {exc}")
+            collections.append(schemas.CollectionCounts(name=name, **counts))
+        degraded = (not status.loaded and self.settings.reranker_enabled) or bool(problems)
         return schemas.HealthResponse(
             status="degraded" if degraded else "ok",
             embedder=schemas.ModelStatus(
@@ -86,6 +87,7 @@ class ApiState:
             ),  # fmt: skip
             query_batching=self.embedder.batcher is not None,
             collections=collections,
+            problems=problems,
         )
 
     # collections ---------------------------------------------------------------------------------
