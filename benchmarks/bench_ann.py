@@ -54,8 +54,8 @@ def scale(vectors: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
 
 
 def build(kind: str, vectors: np.ndarray):
-    from indexer.ann_index import AutoIndex
-    from indexer.vector_index import create_index
+    from indexer.vectors.ann import AutoIndex
+    from indexer.vectors.factory import create_index
 
     ids = np.arange(len(vectors))
     if kind == "ivf":  # IVF is reached through the auto index, which trains it on the vectors it holds
@@ -70,7 +70,7 @@ def build(kind: str, vectors: np.ndarray):
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.ERROR)
     args = parse_args(argv)
-    from indexer.vector_index import set_faiss_threads
+    from indexer.vectors.base import set_faiss_threads
 
     set_faiss_threads(args.faiss_threads)
     from models import Embedder

@@ -83,7 +83,8 @@ def main(argv=None) -> None:
 
 def index_end_to_end(embedder, texts: list[str]) -> float:
     """Seconds for `quarry index corpus.jsonl` on `texts`: read, chunk, embed, write SQLite + FAISS, save."""
-    from indexer.collection import Collection, Manifest
+    from indexer.collection import Collection
+    from indexer.layout import Manifest
     from indexer.pipeline import Indexer
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,4 +1,4 @@
-"""Query latency and throughput: service.search.search (embed + dense + lexical + fuse + rerank 50) from
+"""Query latency and throughput: service.search.pipeline.search (embed + dense + lexical + fuse + rerank 50) from
 1, 8 and 32 client threads, with and without micro-batching of the query embeddings.
 
 The collection is built once from msmarco-subset passages (kept in --work-dir when given, so later runs
@@ -40,7 +40,7 @@ def parse_args(argv=None):
 
 def build(args, root: Path):
     from indexer.catalog import Catalog
-    from indexer.collection import Manifest
+    from indexer.layout import Manifest
     from indexer.documents import Document
     from indexer.pipeline import Indexer
     from models import Embedder, Reranker
@@ -71,7 +71,7 @@ def build(args, root: Path):
 
 
 def run_level(collection, embedder, reranker, queries: list[str], clients: int, seconds: float):
-    from service.search import search
+    from service.search.pipeline import search
 
     latencies: list[float] = []
     stages: list[dict] = []
@@ -103,7 +103,7 @@ def run_level(collection, embedder, reranker, queries: list[str], clients: int, 
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.ERROR)
     args = parse_args(argv)
-    from indexer.vector_index import set_faiss_threads
+    from indexer.vectors.base import set_faiss_threads
 
     set_faiss_threads(args.faiss_threads)
     from service.inference import GuardedEmbedder  # what the API serves queries with

@@ -13,9 +13,9 @@ import argparse
 from pathlib import Path
 
 from indexer.beir import load_beir
-from service.evaluation import ensure_collection, evaluate_rankings
-from service.fusion import FusionConfig, fuse
-from service.ir_metrics import dedupe
+from service.eval.evaluation import ensure_collection, evaluate_rankings
+from service.search.fusion import FusionConfig, fuse
+from service.eval.ir_metrics import dedupe
 from service.runtime import Runtime
 from service.settings import load_settings
 

@@ -89,7 +89,8 @@ def main(argv=None) -> None:
     logging.basicConfig(level=logging.WARNING)
     args = parse_args(argv)
     import indexer.pipeline as pipeline_module
-    from indexer.collection import Collection, Manifest
+    from indexer.collection import Collection
+    from indexer.layout import Manifest
     from indexer.pipeline import Indexer
     from indexer.store import Store
     from models import Embedder

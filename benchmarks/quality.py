@@ -3,7 +3,7 @@ fusion) and hybrid + rerank (replacing and blending) with whatever QUARRY_RERANK
 
     python -m benchmarks.quality [DATASET_DIR]        # default: ../shared/datasets/msmarco-subset
 
-Every run goes through `service.search.search`, as `quarry eval` does; the collection is built once
+Every run goes through `service.search.pipeline.search`, as `quarry eval` does; the collection is built once
 under QUARRY_DATA_DIR and reused.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from indexer.beir import load_beir
 from service import fusion
-from service.evaluation import ensure_collection, format_table, run_eval
+from service.eval.evaluation import ensure_collection, format_table, run_eval
 from service.runtime import Runtime
 from service.settings import load_settings
 

@@ -8,7 +8,8 @@ import shutil
 import threading
 from pathlib import Path
 
-from indexer.collection import MANIFEST, Collection, Manifest, check_embedder
+from indexer.collection import Collection, check_embedder
+from indexer.layout import MANIFEST, Manifest
 from indexer.errors import CollectionExists, CollectionNotFound, InvalidName
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""A collection is one directory: manifest + SQLite (truth) + a FAISS index derived from it.
+"""A collection is one directory (see indexer.layout): manifest + SQLite (truth) + a FAISS index derived from it.
 
 The FAISS file is stamped with the SQLite generation it covers. On open, a missing, stale or
 corrupt index is caught up or rebuilt from SQLite, so a crash costs time, never data.
@@ -7,89 +7,29 @@ corrupt index is caught up or rebuilt from SQLite, so a crash costs time, never 
 from __future__ import annotations
 
 import errno
-import json
 import logging
-import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from indexer.chunker import ChunkerSettings
 from indexer.errors import CollectionBusy, EmbedderMismatch, QuarryError, StorageError
+from indexer.layout import DATABASE, INDEX_FILE, Manifest, read_stamp, save_index_files
 from indexer.locking import WriterLock
 from indexer.store import PreparedDocument, Store, WriteResult
-from indexer.vector_index import VectorIndex, create_index, load_index
+from indexer.vectors.base import VectorIndex
+from indexer.vectors.factory import create_index, load_index
 
 log = logging.getLogger(__name__)
-
-FORMAT_VERSION = 1
-MANIFEST = "collection.json"
-DATABASE = "quarry.sqlite"
-INDEX_FILE = "vectors.faiss"
-INDEX_STAMP = "vectors.json"
 
 
 def same_embedder(a: str, b: str) -> bool:
     """Names that differ only by the sentence-transformers/ hub prefix mean the same model."""
     strip = lambda ref: ref.strip().removeprefix("sentence-transformers/").rstrip("/")  # noqa: E731
     return strip(a) == strip(b)
-
-
-@dataclass
-class Manifest:
-    name: str
-    embedder: str
-    dimension: int
-    chunk_size: int
-    chunk_overlap: int
-    index_type: str = "flat"  # flat (exact), hnsw, or auto (flat until ann_threshold chunks, then ann_type)
-    ann_threshold: int = 100_000
-    ann_type: str = "hnsw"
-    format_version: int = FORMAT_VERSION
-    created_at: float = 0.0
-
-    @property
-    def chunker_settings(self) -> ChunkerSettings:
-        return ChunkerSettings(self.chunk_size, self.chunk_overlap)
-
-    def write(self, directory: Path) -> None:
-        atomic_write_text(directory / MANIFEST, json.dumps(asdict(self), indent=2) + "\n")
-
-    @classmethod
-    def read(cls, directory: Path) -> "Manifest":
-        path = directory / MANIFEST
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise QuarryError(f"cannot read {path}: {exc}") from exc
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise QuarryError(f"{path}: format version {version} is not supported (this quarry reads {FORMAT_VERSION})")
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
-def temp_path(path: Path) -> Path:
-    """A sibling temp name unique to this process, so two writers never share one temp file."""
-    return path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 _DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
@@ -205,12 +145,6 @@ class Collection:
         self.close()
 
     # the derived index ---------------------------------------------------------------------------
-    def _stamp(self) -> dict:
-        try:
-            return json.loads((self.directory / INDEX_STAMP).read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
-
     def _new_index(self) -> VectorIndex:
         m = self.manifest
         return create_index(m.index_type, m.dimension, m.ann_threshold, m.ann_type)
@@ -244,7 +178,7 @@ class Collection:
             index = load_index(m.index_type, path, m.dimension, m.ann_threshold, m.ann_type)
         except Exception as exc:  # a truncated or corrupt file: faiss raises RuntimeError, others possible
             return self._rebuild(f"index file unreadable: {exc}")
-        stamp = self._stamp()
+        stamp = read_stamp(self.directory)
         if stamp.get("generation") == generation and stamp.get("count") == len(index):
             return index
         self.index = index
@@ -306,22 +240,7 @@ class Collection:
         with self._sync_lock:
             if not self._dirty:
                 return
-            path = self.directory / INDEX_FILE
-            tmp = temp_path(path)
-            generation = self._seen_generation
-            try:
-                self.index.save(tmp)
-                with open(tmp, "rb") as handle:
-                    os.fsync(handle.fileno())
-                # stamp first as "unknown", so a crash between the two replaces can never pair them wrongly
-                atomic_write_text(self.directory / INDEX_STAMP, json.dumps({"generation": None, "count": None}))
-                os.replace(tmp, path)
-                atomic_write_text(self.directory / INDEX_STAMP, json.dumps({"generation": generation, "count": len(self.index)}))
-            except RuntimeError as exc:  # faiss reports a failed write (disk full) as RuntimeError
-                raise OSError(errno.EIO, f"cannot write {path.name}: {exc}") from exc
-            finally:
-                if tmp.exists():
-                    tmp.unlink()
+            save_index_files(self.directory, self.index, self._seen_generation)
             self._dirty = False
 
     # writes --------------------------------------------------------------------------------------

@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.collection import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Collection, Manifest, storage_error
+from indexer.collection import Collection, storage_error
 from indexer.documents import check_metadata
+from indexer.layout import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Manifest, read_stamp
 from indexer.errors import QuarryError
 from indexer.locking import WriterLock
 from indexer.store import FTS_SCHEMA, SCHEMA_VERSION
-from indexer.vector_index import faiss_module, load_index
+from indexer.vectors.base import faiss_module
+from indexer.vectors.factory import load_index
 
 log = logging.getLogger(__name__)
 
@@ -276,10 +278,7 @@ def _check_faiss(directory: Path, conn: sqlite3.Connection, manifest: Manifest, 
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same finding
         report.add(WARNING, "faiss", f"{INDEX_FILE} is unreadable ({exc}); it is rebuilt from SQLite on the next open")
         return
-    try:
-        stamp = json.loads((directory / INDEX_STAMP).read_text())
-    except (OSError, json.JSONDecodeError):
-        stamp = {}
+    stamp = read_stamp(directory)
     held = index.ids()
     truth = np.fromiter((r[0] for r in conn.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")), np.int64)
     unique = np.unique(held)

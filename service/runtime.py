@@ -9,11 +9,12 @@ import logging
 from dataclasses import dataclass
 
 from indexer.catalog import Catalog, validate_name
-from indexer.collection import Collection, Manifest
+from indexer.collection import Collection
+from indexer.layout import Manifest
 from indexer.pipeline import Indexer
-from indexer.vector_index import set_faiss_threads
+from indexer.vectors.base import set_faiss_threads
 from models import Embedder, ModelLoadError, Reranker
-from service.fusion import FusionConfig
+from service.search.fusion import FusionConfig
 from service.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Run the `quarry` CLI in process and capture what it prints."""
 
-from service.cli import main
+from service.cli.main import main
 
 
 def run(capsys, *argv):

@@ -14,7 +14,7 @@ from service.api.errors import install_error_handlers
 from service.api.limits import BodySizeLimit
 from service.api.routes.jobs import ARCHIVE_ROUTE
 from service.api.operations import install_operations
-from service.api.routes import collections, context, documents, health, openai_compat, rerank, search
+from service.api.routes import ROUTERS
 from service.api.schemas import ErrorResponse
 from service.api.state import ApiState
 from service.settings import Settings, load_settings
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     mcp = None
     if settings.mcp_enabled:
-        from service.mcp_server import QuarryMCP
+        from service.mcp.server import QuarryMCP
 
         mcp = QuarryMCP(lambda: app.state.quarry)
 
@@ -77,9 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         streamed={ARCHIVE_ROUTE: (settings.max_upload_bytes, "QUARRY_MAX_UPLOAD_BYTES")},
     )
     install_error_handlers(app)
-    install_operations(app, settings)  # request ids, access logs, /metrics, jobs, search page
-    for module in (health, collections, documents, search, context, openai_compat, rerank):
-        app.include_router(module.router)
+    install_operations(app, settings)  # request ids, access logs, metrics, the job runner
+    for router in ROUTERS:
+        app.include_router(router)
     if mcp is not None:  # a plain route (not a mount): clients POST to /mcp, with no redirect to /mcp/
         app.router.routes.append(Route("/mcp", endpoint=mcp.http_app(), include_in_schema=False))
     return app

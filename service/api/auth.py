@@ -7,7 +7,7 @@ from the body (not the path) calls `principal.ensure(scope, collection)` itself.
 Keys come from settings (QUARRY_API_KEYS / QUARRY_API_KEYS_FILE) and are held only as sha256 hashes.
 A presented key is hashed and compared with every configured hash by `hmac.compare_digest`, without
 stopping at a match, so timing tells nothing about which key (if any) matched. With no keys configured
-everyone is an anonymous admin, and `quarry serve` then refuses non-loopback addresses (see serve_cli).
+everyone is an anonymous admin, and `quarry serve` then refuses non-loopback addresses (see service.cli.serve).
 """
 
 from __future__ import annotations

@@ -3,9 +3,8 @@
 Library exceptions map to HTTP statuses here; routes just let them rise. Messages say what was wrong
 and how to fix it; no stack trace reaches a client (the server log keeps it for 500s).
 
-Routes that speak another service's wire format answer errors in that service's shape, chosen here by
-path prefix: OpenAI's {"error": {"message", "type", "param", "code"}} (bad fields are 400, not 422) and
-Cohere's {"message"} for /v1/rerank. Clients' SDKs parse those shapes into their own exceptions.
+Routes that speak another service's wire format answer errors in that service's shape, chosen by path
+(service.api.compat.errors): OpenAI's for /v1/embeddings, /v1/vector_stores, /v1/models, Cohere's for /v1/rerank.
 """
 
 from __future__ import annotations
@@ -31,10 +30,11 @@ from indexer.errors import (
     StorageError,
 )
 from models import ModelLoadError
-from service.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
-from service.filters import InvalidFilter
-from service.jobs import InvalidJobPath, JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
-from service.search import InvalidQuery
+from service.api.compat.errors import compat_error
+from service.jobs.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
+from indexer.filters import InvalidFilter
+from service.jobs.manager import InvalidJobPath, JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
+from service.search.pipeline import InvalidQuery
 
 log = logging.getLogger("quarry.api")
 
@@ -86,14 +86,6 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
 _HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large", 400: "bad_request"}
 
 
-OPENAI_PREFIXES = ("/v1/embeddings", "/v1/vector_stores", "/v1/models")
-COHERE_PREFIXES = ("/v1/rerank",)
-
-
-def _under(path: str, prefixes: tuple[str, ...]) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in prefixes)
-
-
 def error_response(
     status: int,
     type_: str,
@@ -103,28 +95,12 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     """The error body for a request to `path`, in the shape its clients expect."""
-    if _under(path, OPENAI_PREFIXES):
-        return _openai_error(status, type_, message, details, headers)
-    if _under(path, COHERE_PREFIXES):
-        return JSONResponse({"message": message}, status_code=400 if status == 422 else status, headers=headers)
+    borrowed = compat_error(status, type_, message, details, path, headers)
+    if borrowed is not None:
+        return borrowed
     body: dict = {"type": type_, "message": message}
     if details:
         body["details"] = details
-    return JSONResponse({"error": body}, status_code=status, headers=headers)
-
-
-def _openai_error(
-    status: int, type_: str, message: str, details: list | None, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    status = 400 if status == 422 else status  # OpenAI answers invalid fields with 400
-    if status >= 500:
-        kind, code = "server_error", None if type_ == "internal_error" else type_
-    else:
-        kind, code = "invalid_request_error", type_
-    if status == 401:
-        code = "invalid_api_key"
-    param = details[0]["field"] if details and details[0].get("field") not in (None, "body") else None
-    body = {"message": message, "type": kind, "param": param, "code": code}
     return JSONResponse({"error": body}, status_code=status, headers=headers)
 
 

@@ -1,7 +1,8 @@
-"""Operations wiring in one call: request ids, access logs, /metrics, batch jobs and the search page.
+"""Operations wiring in one call: request ids, access logs, the metrics registry and the batch job runner.
 
-`install_operations(app, settings)` adds the middleware and routes, and wraps the app's lifespan so the
-job runner starts after the models are loaded and stops (at a batch boundary) before they are closed.
+`install_operations(app, settings)` adds the middleware (the routes are in service.api.routes.ROUTERS)
+and wraps the app's lifespan so the job runner starts after the models are loaded and stops (at a batch
+boundary) before they are closed.
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from service.api.observe import RequestObserver
-from service.api.routes import jobs as jobs_routes
-from service.api.routes import metrics as metrics_routes
-from service.api.routes import ui
-from service.jobs import JobManager
+from service.jobs.manager import JobManager
 from service.metrics import Metrics
 from service.settings import Settings
 
@@ -25,8 +23,6 @@ def install_operations(app: FastAPI, settings: Settings) -> None:
     metrics = Metrics(state=lambda: getattr(app.state, "quarry", None), jobs=lambda: getattr(app.state, "jobs", None))
     app.state.metrics = metrics
     app.add_middleware(RequestObserver, metrics=metrics)  # added last: outermost, so it sees every answer
-    for module in (metrics_routes, jobs_routes, ui):
-        app.include_router(module.router)
 
     inner = app.router.lifespan_context
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from indexer.documents import MAX_DOC_ID_LENGTH, check_metadata
-from service.filters import checked_filter
+from indexer.filters import checked_filter
 
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -284,3 +284,49 @@ class JobInfo(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobInfo]
+
+
+# context --------------------------------------------------------------------------------
+class ContextRequest(_Strict):
+    query: str = Field(min_length=1, max_length=4096, examples=["how do I fix a flat tire"])
+    max_tokens: int = Field(1000, ge=16, le=100_000, description="token budget of the context block")
+    top_k: int = Field(10, ge=1, le=100, description="most passages considered")
+    score_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs (default QUARRY_CONTEXT_SCORE_THRESHOLD)"
+    )
+    filter: MetadataFilter = Field(None, description=FILTER_HELP)
+    mode: Mode | None = None
+    rerank: bool = True
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query is empty: give some words to search for")
+        return value
+
+
+
+class ContextCitation(BaseModel):
+    n: int = Field(description="the number in the block, [n]")
+    doc_id: str
+    chunk_id: int
+    title: str
+    source: str
+    start: int = Field(description="character offset of the passage in the document")
+    end: int
+    score: float = Field(description="relevance 0..1")
+    heading_path: list[str] = []
+    truncated: bool = False
+
+
+class ContextResponse(BaseModel):
+    query: str
+    context: str = Field(description="numbered passages, ready to paste into a prompt; empty when none is relevant")
+    citations: list[ContextCitation]
+    no_relevant_context: bool = Field(description="true when no passage passed the score threshold")
+    tokens: int = Field(description="tokens in `context`, by the embedder's tokenizer")
+    max_tokens: int
+    score_threshold: float
+    score_kind: Literal["reranker", "cosine"]
+    reranked: bool

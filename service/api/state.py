@@ -22,7 +22,7 @@ from service.api import schemas
 from service.api.errors import ApiError, payload_too_large
 from service.inference import GuardedEmbedder, GuardedReranker
 from service.runtime import Runtime
-from service.search import SearchResult, search
+from service.search.pipeline import SearchResult, search
 from service.settings import Settings
 
 log = logging.getLogger("quarry.api")

@@ -22,8 +22,9 @@ def _die() -> None:
 
 def _install_kill_point(point: str, nth: int) -> None:
     """Wrap one function so that its nth call kills the process at the named moment."""
-    import indexer.collection as collection_module
-    from indexer.collection import INDEX_STAMP, Collection, Manifest
+    import indexer.layout as layout_module
+    from indexer.collection import Collection
+    from indexer.layout import INDEX_STAMP, Manifest
     from indexer.store import Store
 
     calls = {"n": 0}
@@ -42,14 +43,14 @@ def _install_kill_point(point: str, nth: int) -> None:
         original_apply = Collection._apply
         Collection._apply = lambda self, result: _die() if hit() else original_apply(self, result)
     elif point == "mid_save":  # new vectors.faiss in place, its stamp not yet written
-        original_atomic = collection_module.atomic_write_text
+        original_atomic = layout_module.atomic_write_text
 
         def atomic(path, text):
             if path.name == INDEX_STAMP and '"generation": null' not in text and hit():
                 _die()
             original_atomic(path, text)
 
-        collection_module.atomic_write_text = atomic
+        layout_module.atomic_write_text = atomic
     else:
         raise ValueError(f"unknown kill point {point!r}")
 
@@ -64,7 +65,7 @@ def _child(job: dict) -> int:
         _install_kill_point(job["die_at"], int(job.get("nth", 1)))
     if job.get("script") == "upsert_delete":
         return _upsert_delete(job["argv"])
-    from service.cli import main
+    from service.cli.main import main
 
     return main(job["argv"])
 
@@ -93,7 +94,7 @@ def serve() -> None:
     import sentence_transformers  # noqa: F401
     import torch  # noqa: F401
 
-    import service.cli  # noqa: F401
+    import service.cli.main  # noqa: F401
     import service.runtime  # noqa: F401
 
     print(json.dumps({"ready": True}), flush=True)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from indexer.catalog import validate_name
-from indexer.collection import INDEX_FILE, INDEX_STAMP, Collection, Manifest
+from indexer.collection import Collection
+from indexer.layout import INDEX_FILE, INDEX_STAMP, Manifest
 from indexer.documents import Document
 from indexer.errors import CollectionExists, CollectionNotFound, EmbedderMismatch, InvalidName
 from indexer.pipeline import Indexer

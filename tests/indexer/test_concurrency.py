@@ -10,12 +10,13 @@ import time
 import pytest
 
 from indexer.catalog import Catalog
-from indexer.collection import Collection, Manifest
+from indexer.collection import Collection
+from indexer.layout import Manifest
 from indexer.documents import Document
 from indexer.errors import CollectionBusy
 from indexer.integrity import check_collection
 from indexer.pipeline import Indexer
-from service.search import search
+from service.search.pipeline import search
 
 _TAG = re.compile(r"version (\d+)")
 

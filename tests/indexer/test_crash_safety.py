@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.collection import DATABASE, MANIFEST, Collection
+from indexer.collection import Collection
+from indexer.layout import DATABASE, MANIFEST
 from indexer.integrity import check_collection
-from service.search import search
+from service.search.pipeline import search
 
 REPO = Path(__file__).resolve().parents[2]
 NAME = "crash"

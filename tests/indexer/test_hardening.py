@@ -10,7 +10,8 @@ import unicodedata
 import numpy as np
 import pytest
 
-from indexer.collection import INDEX_FILE, Collection, Manifest
+from indexer.collection import Collection
+from indexer.layout import INDEX_FILE, Manifest
 from indexer.documents import MAX_METADATA_DEPTH, Document
 from indexer.errors import InvalidDocument, InvalidDocumentId, InvalidName, StorageError
 from indexer.integrity import QUARANTINE, check_collection, repair_collection

@@ -8,7 +8,8 @@ import sqlite3
 import pytest
 
 import indexer.locking
-from indexer.collection import INDEX_FILE, INDEX_STAMP, MANIFEST, Collection, Manifest
+from indexer.collection import Collection
+from indexer.layout import INDEX_FILE, INDEX_STAMP, MANIFEST, Manifest
 from indexer.documents import MAX_DOC_ID_LENGTH, Document, validate_doc_id
 from indexer.errors import InvalidDocumentId, InvalidName, StorageError
 from indexer.integrity import check_collection, repair_collection

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from indexer.collection import Manifest
+from indexer.layout import Manifest
 from indexer.pipeline import Indexer, default_batch_documents
 
 

@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from indexer import ann_index
-from indexer.ann_index import AutoIndex, IvfFaissIndex
-from indexer.vector_index import FlatFaissIndex, create_index, load_index
+from indexer.vectors import ann as ann_index
+from indexer.vectors.ann import AutoIndex, IvfFaissIndex
+from indexer.vectors.factory import create_index, load_index
+from indexer.vectors.flat import FlatFaissIndex
 
 DIM = 16
 
@@ -113,7 +114,7 @@ def test_flat_gpu_mirror_path_on_cpu(monkeypatch):
 
 @pytest.mark.gpu
 def test_flat_index_on_a_real_gpu():
-    from indexer.vector_index import faiss_gpus
+    from indexer.vectors.base import faiss_gpus
 
     assert faiss_gpus() > 0, "faiss sees no GPU: pip install faiss-gpu on a CUDA machine"
     index = FlatFaissIndex(DIM)
@@ -126,7 +127,8 @@ def test_flat_index_on_a_real_gpu():
 
 @pytest.mark.parametrize("kind,ann_type", [("hnsw", "hnsw"), ("auto", "hnsw"), ("auto", "ivf")])
 def test_collection_keeps_an_approximate_index_consistent(tmp_path, tiny_embedder, tiny_embedder_path, kind, ann_type):
-    from indexer.collection import Collection, Manifest
+    from indexer.collection import Collection
+    from indexer.layout import Manifest
     from indexer.documents import Document
     from indexer.pipeline import Indexer
 
@@ -151,7 +153,7 @@ def test_faiss_thread_setting_reaches_each_searching_thread(monkeypatch):
 
     import faiss
 
-    from indexer import vector_index
+    from indexer.vectors import base as vector_index
 
     monkeypatch.setattr(vector_index, "_faiss_threads", 1)
     index = FlatFaissIndex(DIM)

@@ -5,7 +5,7 @@ import builtins
 import pytest
 
 from indexer.errors import QuarryError
-from indexer.vector_index import create_index
+from indexer.vectors.factory import create_index
 
 
 def test_missing_faiss_is_one_clear_error(monkeypatch):

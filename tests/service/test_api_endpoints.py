@@ -197,7 +197,7 @@ def test_openapi_docs_are_served(client):
 def test_serve_subcommand_runs_uvicorn_with_the_settings(settings_env, monkeypatch):
     import uvicorn
 
-    from service.cli import main
+    from service.cli.main import main
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
@@ -219,11 +219,11 @@ def test_collections_created_over_the_api_use_the_configured_index(settings_env,
 
 def test_search_uses_the_configured_fusion(settings_env, monkeypatch):
     """QUARRY_FUSION reaches the API's searches through the runtime, not through process-wide state."""
-    import service.search
+    import service.search.pipeline
 
     seen = []
-    real_fuse = service.search.fuse
-    monkeypatch.setattr(service.search, "fuse", lambda dense, lexical, config: seen.append(config) or real_fuse(dense, lexical, config))
+    real_fuse = service.search.pipeline.fuse
+    monkeypatch.setattr(service.search.pipeline, "fuse", lambda dense, lexical, config: seen.append(config) or real_fuse(dense, lexical, config))
     monkeypatch.setenv("QUARRY_FUSION", "rrf")
     monkeypatch.setenv("QUARRY_FUSION_DENSE_WEIGHT", "0.6")
     with TestClient(create_app()) as client:

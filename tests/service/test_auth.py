@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from service.api import create_app
 from service.api.ratelimit import RateLimiter
-from service.serve_cli import check_bind, is_loopback
+from service.cli.serve import check_bind, is_loopback
 from service.settings import SettingsError, load_settings
 
 ADMIN, WRITER, READER, DOCS_ONLY = "admin-key-0123456789", "write-key-0123456789", "read-key-0123456789", "docs-key-0123456789"
@@ -207,7 +207,7 @@ def test_bind_refuses_remote_without_keys(settings_env, monkeypatch):
 
 
 def test_serve_command_exits_1_with_one_line(settings_env, capsys):
-    from service.cli import main
+    from service.cli.main import main
 
     assert main(["serve", "--host", "0.0.0.0"]) == 1
     err = capsys.readouterr().err.strip()

@@ -4,9 +4,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api import create_app
-from service.context import TokenCounter, build_context
-from service.relevance import ScoredHit
-from service.search import SearchHit
+from service.search.context import TokenCounter, build_context
+from service.search.relevance import ScoredHit
+from service.search.pipeline import SearchHit
 
 
 def _hit(i: int, text: str, title: str = "", source: str = "") -> ScoredHit:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from indexer.beir import load_beir
-from service.evaluation import ensure_collection, run_eval
+from service.eval.evaluation import ensure_collection, run_eval
 from service.runtime import Runtime
 from service.settings import Settings
 

@@ -5,7 +5,7 @@ import sqlite3
 
 import pytest
 
-from service.filters import InvalidFilter, compile_filter
+from indexer.filters import InvalidFilter, compile_filter
 
 ROWS = [
     {"lang": "en", "year": 2021, "day": "2021-05-01", "draft": False, "author": {"name": "Ann"}},
@@ -81,7 +81,7 @@ def test_nin_counts_missing_fields_as_not_in():
 
 
 def test_openai_filters_translate():
-    from service.filters import from_openai_filter
+    from indexer.filters import from_openai_filter
 
     spec = {"type": "or", "filters": [{"type": "eq", "key": "lang", "value": "de"},
                                       {"type": "and", "filters": [{"type": "gte", "key": "year", "value": 2020},

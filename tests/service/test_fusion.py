@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from indexer.documents import Document
-from service.fusion import FusionConfig, blend_rerank, convex_fusion, fuse, minmax, reciprocal_rank_fusion
+from service.search.fusion import FusionConfig, blend_rerank, convex_fusion, fuse, minmax, reciprocal_rank_fusion
 from service.runtime import Runtime
 from service.settings import Settings
 

@@ -114,7 +114,7 @@ def test_nfc_and_nfd_ids_are_one_document(client):
 
 
 def test_mcp_add_document_refuses_non_finite_metadata(client):
-    from service.mcp_server import AddDocumentArgs, QuarryMCP, LOCAL_USER
+    from service.mcp.server import LOCAL_USER, AddDocumentArgs, QuarryMCP
 
     mcp = QuarryMCP(lambda: client.app.state.quarry, local=LOCAL_USER)
     args = AddDocumentArgs(collection="kb", doc_id="m", text="bread", metadata={"ok": 1})

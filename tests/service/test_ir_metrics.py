@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from service.ir_metrics import dedupe, mean_metrics, mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from service.eval.ir_metrics import dedupe, mean_metrics, mrr_at_k, ndcg_at_k, percentile, recall_at_k
 
 JUDGED = {"b": 2, "d": 1, "x": 3, "z": 0}  # x is judged but never retrieved; z is judged non-relevant
 RANKING = ["a", "b", "c", "d", "z"]

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from indexer.pipeline import Indexer
-from service.jobs import JobManager
+from service.jobs.manager import JobManager
 from service.api import create_app
 
 N_DOCS = 40
@@ -193,7 +193,7 @@ def test_a_job_interrupted_by_a_restart_resumes_and_completes(roots, gated_batch
         wait_for(client, job["id"], lambda j: j["progress"]["documents_done"] >= 8)
         gated_batches.wait_until_held()
     # the lifespan exited mid-job: the job stopped at a batch boundary and was left queued on disk
-    from service.jobs import JobStore
+    from service.jobs.manager import JobStore
 
     store = JobStore(settings_env / "jobs.sqlite")
     [stored] = store.load()

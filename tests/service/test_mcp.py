@@ -13,7 +13,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
 from service.api import auth
-from service.mcp_server import LOCAL_USER, QuarryMCP
+from service.mcp.server import LOCAL_USER, QuarryMCP
 from tests.service.live_server import live_server, tiny_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(data_dir, tiny_embedder_path):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("service.mcp_server.authenticate", _keys)
+        mp.setattr("service.mcp.server.authenticate", _keys)
         with live_server(tiny_settings(data_dir, tiny_embedder_path)) as url:
             with httpx.Client(base_url=url) as http:
                 http.post("/v1/collections", json={"name": "kb"})

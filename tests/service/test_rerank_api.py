@@ -18,7 +18,7 @@ def url(tmp_path_factory, tiny_embedder_path, tiny_reranker_path):
 def test_open_webui_external_reranker_call(url, tiny_reranker_path):
     """The exact request Open WebUI's ExternalReranker.predict sends, read the way it reads the answer."""
     from models import Reranker
-    from service.relevance import sigmoid
+    from service.search.relevance import sigmoid
 
     query = "how do I repair a bike tire"
     payload = {"model": "reranker", "query": query, "documents": DOCS, "top_n": len(DOCS)}

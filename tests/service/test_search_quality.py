@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from service.runtime import Runtime
-from service.search import search
+from service.search.pipeline import search
 from service.settings import Settings
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples" / "corpus"

@@ -3,7 +3,7 @@
 import numpy as np
 
 from service.runtime import Runtime
-from service.search import search
+from service.search.pipeline import search
 from service.settings import load_settings
 
 

@@ -1,1 +1,17 @@
-"""Thin routes: parse, call ApiState, return. Errors rise to service.api.errors."""
+"""Every router the app serves, in one list (service.api.app includes them in this order)."""
+
+from service.api.compat import cohere_routes, openai_routes
+from service.api.routes import collections, context, documents, health, jobs, metrics, search, ui
+
+ROUTERS = [
+    metrics.router,
+    jobs.router,
+    ui.router,
+    health.router,
+    collections.router,
+    documents.router,
+    search.router,
+    context.router,
+    openai_routes.router,
+    cohere_routes.router,
+]

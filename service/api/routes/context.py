@@ -3,10 +3,10 @@
 from fastapi import APIRouter, Depends
 
 from service.api.auth import require
-from service.api.compat_schemas import ContextRequest, ContextResponse
+from service.api.schemas import ContextRequest, ContextResponse
 from service.api.deps import CollectionDep, StateDep
-from service.context import TokenCounter, build_context
-from service.relevance import relevant_search
+from service.search.context import TokenCounter, build_context
+from service.search.relevance import relevant_search
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["context"])
 

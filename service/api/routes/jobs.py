@@ -11,8 +11,8 @@ from service.api.auth import require
 from service.api.deps import CollectionDep, StateDep
 from service.api.errors import ApiError, payload_too_large
 from service.api.schemas import NAME_HELP, JobCreate, JobError, JobInfo, JobList, JobProgress
-from service.archives import extract_archive
-from service.jobs import Job, JobManager
+from service.jobs.archives import extract_archive
+from service.jobs.manager import Job, JobManager
 
 router = APIRouter(prefix="/v1/collections/{name}/jobs", tags=["jobs"])
 

@@ -1,7 +1,8 @@
-"""Derived vector indexes behind one small interface, made by one factory.
+"""The small interface every vector index implements, and the faiss plumbing the kinds share.
 
 Vectors are L2-normalized, so inner product is cosine similarity. Ids are SQLite chunk ids.
-The index is always rebuildable from SQLite; it is a cache, not a store.
+The index is always rebuildable from SQLite; it is a cache, not a store. Kinds: vectors.flat
+(exact), vectors.ann (HNSW, IVF, auto); vectors.factory makes and loads them by name.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-INDEX_TYPES = ("flat", "hnsw", "auto")
-ANN_TYPES = ("hnsw", "ivf")
 FAISS_INSTALL = 'pip install "quarry[cpu]" (faiss-cpu), or "quarry[gpu]" on a CUDA machine (faiss-gpu)'
 
 
@@ -101,7 +100,13 @@ class VectorIndex:
         raise NotImplementedError
 
     @classmethod
-    def load(cls, path: Path, dimension: int) -> "VectorIndex":
+    def create(cls, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "VectorIndex":
+        """A new, empty index; kinds that do not switch ignore the ann_* options."""
+        return cls(dimension)
+
+    @classmethod
+    def load(cls, path: Path, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "VectorIndex":
+        """A saved index; the ann_* options matter only to kinds that switch (auto)."""
         raise NotImplementedError
 
 
@@ -153,77 +158,3 @@ class FaissIndex(VectorIndex):
     def save(self, path: Path) -> None:
         with self._lock:
             self._faiss.write_index(self.index, str(path))
-
-
-class FlatFaissIndex(FaissIndex):
-    """Exact search: FAISS IndexFlatIP behind an id map."""
-
-    kind = "flat"
-
-    def __init__(self, dimension: int, index=None, use_gpu: bool | None = None):
-        super().__init__(dimension)
-        faiss = faiss_module()
-        self._faiss = faiss
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        # the CPU IndexIDMap2 stays the truth (ids, removal, saving); a GPU copy of its flat storage answers
-        # searches when faiss has a GPU, re-copied lazily after a removal shifts positions
-        self.use_gpu = faiss_gpus() > 0 if use_gpu is None else use_gpu
-        self._device_index = None
-
-    def _to_device(self, flat):
-        faiss = self._faiss
-        if not hasattr(self, "_gpu_resources"):
-            self._gpu_resources = faiss.StandardGpuResources()
-        return faiss.index_cpu_to_gpu(self._gpu_resources, 0, flat)
-
-    def _device_search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._device_index is None:
-            self._device_index = self._to_device(self._faiss.downcast_index(self.index.index))
-        scores, positions = self._device_index.search(query, k)
-        id_map = self._faiss.vector_to_array(self.index.id_map)
-        return scores, np.where(positions >= 0, id_map[np.clip(positions, 0, None)], -1)
-
-    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.index.add_with_ids(vectors, ids)
-        if self._device_index is not None:
-            self._device_index.add(vectors)  # appended in the same order as the CPU storage
-
-    def _remove(self, ids: np.ndarray) -> None:
-        self.index.remove_ids(ids)
-        self._device_index = None
-
-    def _search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._device_search(query, k) if self.use_gpu else self.index.search(query, k)
-
-    def ids(self) -> np.ndarray:
-        with self._lock:
-            return self._faiss.vector_to_array(self.index.id_map).astype(np.int64)
-
-    @classmethod
-    def load(cls, path: Path, dimension: int) -> "FlatFaissIndex":
-        return cls(dimension, read_id_mapped(path, dimension, "IndexFlat"))
-
-
-def create_index(kind: str, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> VectorIndex:
-    """flat: exact; hnsw: approximate from the start; auto: flat until ann_threshold vectors, then ann_type."""
-    if kind == "flat":
-        return FlatFaissIndex(dimension)
-    from indexer import ann_index
-
-    if kind == "hnsw":
-        return ann_index.HnswFaissIndex(dimension)
-    if kind == "auto":
-        return ann_index.AutoIndex(dimension, ann_threshold, ann_type)
-    raise ValueError(f"unknown index type {kind!r}: use one of {', '.join(INDEX_TYPES)}")
-
-
-def load_index(kind: str, path: Path, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> VectorIndex:
-    if kind == "flat":
-        return FlatFaissIndex.load(path, dimension)
-    from indexer import ann_index
-
-    if kind == "hnsw":
-        return ann_index.HnswFaissIndex.load(path, dimension)
-    if kind == "auto":
-        return ann_index.AutoIndex.load(path, dimension, ann_threshold, ann_type)
-    raise ValueError(f"unknown index type {kind!r}: use one of {', '.join(INDEX_TYPES)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from indexer.catalog import Catalog
 from indexer.errors import CollectionNotFound
 from indexer.integrity import CheckReport, check_collection, repair_collection
-from service.settings import load_settings
+from service.cli.common import settings_from_args
 
 
 def register(subparsers) -> None:
@@ -20,8 +20,7 @@ def register(subparsers) -> None:
 
 
 def cmd_check(args) -> int:
-    overrides = {"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}
-    settings = load_settings(**overrides)
+    settings = settings_from_args(args)
     catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
     if args.collection:
         directory = catalog.path(args.collection)  # validates the name

@@ -1,14 +1,14 @@
 """OpenAI-compatible routes: what Open WebUI, LibreChat and any OpenAI SDK call with a base URL and a key.
-Errors come back in OpenAI's shape (service.api.errors picks it by path)."""
+Errors come back in OpenAI's shape (service.api.compat.errors)."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
 from indexer.collection import Collection
-from service import openai_compat
+from service.api.compat import openai as openai_compat
 from service.api.auth import Principal, require
-from service.api.compat_schemas import EmbeddingRequest, OpenAIErrorResponse, VectorStoreSearchRequest, error_responses
+from service.api.compat.schemas import EmbeddingRequest, OpenAIErrorResponse, VectorStoreSearchRequest, error_responses
 from service.api.deps import StateDep
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=error_responses(OpenAIErrorResponse))

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from indexer.collection import Collection
-from service.filters import SqlFilter, compile_filter
-from service.fusion import FusionConfig, blend_rerank, fuse
+from indexer.filters import SqlFilter, compile_filter
+from service.search.fusion import FusionConfig, blend_rerank, fuse
 
 MODES = ("hybrid", "dense", "lexical")
 
@@ -79,7 +79,7 @@ def search(
 ) -> SearchResult:
     """Retrieve, fuse and (when a reranker is given and asked for) rerank. Scores: higher is better.
 
-    filter: a metadata filter (see service.filters) applied inside both retrievers, so top_k hits that
+    filter: a metadata filter (see indexer.filters) applied inside both retrievers, so top_k hits that
     match are found even when most chunks do not. min_score drops hits scoring below it (the scale is
     the final stage's: reranker score, the normalized hybrid blend, cosine or BM25). group_by_document keeps each document's
     best chunk. query_vector: an embedding computed by the caller (batch search embeds all at once).

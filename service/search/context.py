@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service.relevance import ScoredHit
+from service.search.relevance import ScoredHit
 
 SEPARATOR = "\n\n"
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import argparse
 
+from service.cli.common import settings_from_args
+
 
 def cmd_mcp(args) -> int:
     import anyio
 
     from service.api.state import ApiState
-    from service.mcp_server import LOCAL_USER, QuarryMCP
-    from service.settings import load_settings
+    from service.mcp.server import LOCAL_USER, QuarryMCP
 
-    settings = load_settings(**({"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}))
+    settings = settings_from_args(args)
     state = ApiState(settings)  # models load before the client's first message
     try:
         anyio.run(QuarryMCP(lambda: state, local=LOCAL_USER).run_stdio)

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.vector_index import ANN_TYPES, FaissIndex, FlatFaissIndex, VectorIndex, faiss_module, read_id_mapped
+from indexer.vectors.base import FaissIndex, VectorIndex, faiss_module, read_id_mapped
+from indexer.vectors.flat import FlatFaissIndex
+
+ANN_TYPES = ("hnsw", "ivf")
 
 HNSW_M = 32  # graph degree: memory ~ M * 2 * 4 bytes per vector on top of the vectors themselves
 HNSW_EF_CONSTRUCTION = 80
@@ -93,7 +96,7 @@ class HnswFaissIndex(FaissIndex):
             self._faiss.write_index(self.index, str(path))
 
     @classmethod
-    def load(cls, path: Path, dimension: int) -> "HnswFaissIndex":
+    def load(cls, path: Path, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "HnswFaissIndex":
         return cls(dimension, read_id_mapped(path, dimension, "IndexHNSWFlat"))
 
 
@@ -144,6 +147,10 @@ class AutoIndex(VectorIndex):
         self.ann_type = ann_type
         self.inner: VectorIndex = inner if inner is not None else FlatFaissIndex(dimension)
 
+    @classmethod
+    def create(cls, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "AutoIndex":
+        return cls(dimension, ann_threshold, ann_type)
+
     @property
     def approximate(self) -> bool:
         return not isinstance(self.inner, FlatFaissIndex)
@@ -181,7 +188,7 @@ class AutoIndex(VectorIndex):
         self.inner.save(path)
 
     @classmethod
-    def load(cls, path: Path, dimension: int, threshold: int = 100_000, ann_type: str = "hnsw") -> "AutoIndex":
+    def load(cls, path: Path, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "AutoIndex":
         faiss = faiss_module()
         index = faiss.read_index(str(path))
         if index.d != dimension:
@@ -194,4 +201,4 @@ class AutoIndex(VectorIndex):
             inner = FlatFaissIndex(dimension, index)
         else:
             raise ValueError(f"index file holds an unexpected {type(index).__name__}")
-        return cls(dimension, threshold, ann_type, inner)
+        return cls(dimension, ann_threshold, ann_type, inner)

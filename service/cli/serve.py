@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import sys
 
+from service.cli.common import settings_from_args
 from service.settings import Settings, SettingsError
 
 
@@ -56,10 +57,9 @@ def cmd_serve(args) -> int:
     from service.api import create_app
     from service.api.auth import AccessControl
     from service.logging_setup import configure_logging
-    from service.settings import load_settings
 
-    overrides = {key: value for key, value in (("data_dir", args.data_dir), ("host", args.host), ("port", args.port)) if value}
-    settings = load_settings(**overrides)  # a bad setting fails here, before anything listens
+    overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value}
+    settings = settings_from_args(args, **overrides)  # a bad setting fails here, before anything listens
     check_bind(settings)
     check_data_dir(settings)
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from service.api.auth import Principal, require
-from service.api.compat_schemas import CohereErrorResponse, RerankRequest, error_responses
+from service.api.compat.schemas import CohereErrorResponse, RerankRequest, error_responses
 from service.api.deps import StateDep
 from service.api.errors import ApiError
-from service.relevance import rerank_texts
+from service.search.relevance import rerank_texts
 
 router = APIRouter(prefix="/v1", tags=["rerank"], responses=error_responses(CohereErrorResponse))
 

@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass, field
 
 from indexer.beir import BeirDataset
-from indexer.collection import Collection, atomic_write_text
-from service.ir_metrics import dedupe, mean_metrics, percentile, query_metrics
-from service.fusion import FusionConfig
-from service.search import search
+from indexer.collection import Collection
+from indexer.layout import atomic_write_text
+from service.eval.ir_metrics import dedupe, mean_metrics, percentile, query_metrics
+from service.search.fusion import FusionConfig
+from service.search.pipeline import search
 
 STAMP = "beir.json"
 EVAL_DEPTH = 100  # recall@100 needs 100 documents per query

@@ -26,9 +26,9 @@ from indexer.errors import QuarryError
 from service.api import schemas
 from service.api.auth import Principal, authenticate
 from service.api.errors import ApiError, error_response
-from service.filters import InvalidFilter
-from service.relevance import relevant_search
-from service.search import InvalidQuery
+from indexer.filters import InvalidFilter
+from service.search.relevance import relevant_search
+from service.search.pipeline import InvalidQuery
 
 log = logging.getLogger("quarry.mcp")
 LOCAL_USER = Principal("local", "admin")

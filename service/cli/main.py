@@ -10,9 +10,11 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service import check_cli, eval_cli, mcp_cli, serve_cli
-from service.search import MODES, InvalidQuery, search, validate_query
-from service.settings import SettingsError, load_settings
+from service.cli import check, mcp, serve
+from service.cli import eval as eval_commands
+from service.cli.common import runtime_from_args
+from service.search.pipeline import MODES, InvalidQuery, search, validate_query
+from service.settings import SettingsError
 
 log = logging.getLogger("quarry")
 
@@ -28,17 +30,8 @@ def _quiet_libraries() -> None:
         pass
 
 
-def _runtime(args):
-    from service.runtime import Runtime
-
-    overrides = {}
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
-    return Runtime(load_settings(**overrides))
-
-
 def cmd_index(args) -> int:
-    runtime = _runtime(args)
+    runtime = runtime_from_args(args)
     for raw in args.paths:  # fail before loading any model or touching the collection
         if not os.path.exists(raw):
             raise FileNotFoundError(f"path not found: {raw}")
@@ -64,7 +57,7 @@ def cmd_index(args) -> int:
 
 
 def cmd_search(args) -> int:
-    runtime = _runtime(args)
+    runtime = runtime_from_args(args)
     settings = runtime.settings
     collection = runtime.open_collection(args.collection)
     mode = args.mode or settings.search_mode
@@ -99,7 +92,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_collections(args) -> int:
-    runtime = _runtime(args)
+    runtime = runtime_from_args(args)
     rows = []
     for name in runtime.catalog.names():
         manifest = runtime.catalog.manifest(name)
@@ -143,10 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
-    serve_cli.register(sub)
-    check_cli.register(sub)
-    mcp_cli.register(sub)
-    eval_cli.register(sub)
+    for command in (serve, check, mcp, eval_commands):
+        command.register(sub)
     return parser
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.collection import Collection
-from service.fusion import FusionConfig
-from service.search import SearchHit, SearchResult, search
+from service.search.fusion import FusionConfig
+from service.search.pipeline import SearchHit, SearchResult, search
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from service.api.errors import ApiError
-from service.filters import from_openai_filter
-from service.relevance import relevant_search
+from indexer.filters import from_openai_filter
+from service.search.relevance import relevant_search
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
 

@@ -21,9 +21,9 @@ from indexer.collection import Collection
 from indexer.loaders import json_lines
 from models import Reranker
 from models.training import DEFAULT_BASE, Pair, TrainingConfig, train_cross_encoder
-from service.fusion import FusionConfig, blend_rerank
-from service.ir_metrics import dedupe, ndcg_at_k
-from service.search import search
+from service.search.fusion import FusionConfig, blend_rerank
+from service.eval.ir_metrics import dedupe, ndcg_at_k
+from service.search.pipeline import search
 
 BLEND_WEIGHT = 0.5  # the blended row of the report: half reranker, half retrieval (min-max normalized)
 
@@ -147,7 +147,7 @@ def train_from_args(runtime, args) -> dict:
     warnings: list[str] = []
     collection = None
     if args.dataset:
-        from service.evaluation import ensure_collection
+        from service.eval.evaluation import ensure_collection
 
         dataset = load_beir(args.dataset, args.split)
         warnings += dataset.warnings

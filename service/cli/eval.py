@@ -8,15 +8,10 @@ import sys
 import time
 
 from indexer.beir import load_beir
-from service.search import MODES
+from service.cli.common import runtime_from_args
+from service.search.pipeline import MODES
 
 RERANK_SUFFIX = "+rerank"
-
-
-def _runtime(args):
-    from service.cli import _runtime as make_runtime
-
-    return make_runtime(args)
 
 
 def _parse_runs(args) -> list[tuple[str, bool | None]]:
@@ -33,12 +28,12 @@ def _parse_runs(args) -> list[tuple[str, bool | None]]:
 
 
 def cmd_eval(args) -> int:
-    from service.evaluation import ensure_collection, format_error_analysis, format_table, run_eval
+    from service.eval.evaluation import ensure_collection, format_error_analysis, format_table, run_eval
 
     dataset = load_beir(args.dataset, args.split)
     for warning in dataset.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    runtime = _runtime(args)
+    runtime = runtime_from_args(args)
     settings = runtime.settings
     runs = _parse_runs(args)
     started = time.perf_counter()
@@ -80,9 +75,9 @@ def cmd_eval(args) -> int:
 
 
 def cmd_train_reranker(args) -> int:
-    from service.reranker_training import train_from_args
+    from service.eval.reranker_training import train_from_args
 
-    report = train_from_args(_runtime(args), args)
+    report = train_from_args(runtime_from_args(args), args)
     print(json.dumps(report) if args.json else report["text"])
     return 0
 

@@ -1,0 +1,23 @@
+"""What every `quarry` subcommand builds from its arguments: the settings, and a Runtime over them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from service.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+
+def settings_from_args(args, **overrides) -> Settings:
+    """QUARRY_* settings, with --data-dir (a top-level option) and the command's own overrides on top."""
+    if getattr(args, "data_dir", None):
+        overrides["data_dir"] = args.data_dir
+    return load_settings(**overrides)
+
+
+def runtime_from_args(args) -> Runtime:
+    from service.runtime import Runtime  # imported when a command needs it: `quarry --help` stays fast
+
+    return Runtime(settings_from_args(args))

@@ -1,0 +1,1 @@
+"""Background indexing jobs (manager: queue, runner, progress, resume) and the archive uploads they unpack."""

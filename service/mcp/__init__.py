@@ -1,0 +1,1 @@
+"""The MCP server (tools over streamable HTTP inside `quarry serve`, or stdio via `quarry mcp`)."""
