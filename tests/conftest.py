@@ -12,7 +12,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.tiny_models import build_tiny_cross_encoder, build_tiny_embedder  # noqa: E402
+from tests.tiny_models import TEST_SETTINGS, build_tiny_cross_encoder, build_tiny_embedder  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +51,6 @@ def settings_env(tmp_path, monkeypatch, tiny_embedder_path):
     """QUARRY_ settings for a throwaway data dir and the tiny models (reranker off unless a test sets it)."""
     monkeypatch.setenv("QUARRY_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("QUARRY_EMBEDDER", tiny_embedder_path)
-    monkeypatch.setenv("QUARRY_RERANKER", "none")
-    monkeypatch.setenv("QUARRY_DEVICE", "cpu")
-    monkeypatch.setenv("QUARRY_CHUNK_SIZE", "64")
-    monkeypatch.setenv("QUARRY_CHUNK_OVERLAP", "8")
+    for name, value in TEST_SETTINGS.items():
+        monkeypatch.setenv(f"QUARRY_{name.upper()}", str(value))
     return tmp_path / "data"

@@ -8,6 +8,10 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+# What every API and CLI test runs with besides the tiny embedder and its own data dir (settings_env sets
+# them as QUARRY_ variables; tests/service/live_server.py passes them to Settings).
+TEST_SETTINGS = {"reranker": "none", "device": "cpu", "chunk_size": 64, "chunk_overlap": 8}
+
 _WORDS = (
     "the a an of to and in is it for on with as by at from this that be are was or not how what when "
     "where why who which do does can you your we our they bread flour water tire bike chain coffee tea "

@@ -12,12 +12,11 @@ import uvicorn
 
 from service.api import create_app
 from service.settings import Settings
+from tests.tiny_models import TEST_SETTINGS
 
 
 def tiny_settings(data_dir: Path, embedder: str, reranker: str = "none") -> Settings:
-    return Settings(
-        data_dir=data_dir, embedder=embedder, reranker=reranker, device="cpu", chunk_size=64, chunk_overlap=8
-    )
+    return Settings(**{**TEST_SETTINGS, "data_dir": data_dir, "embedder": embedder, "reranker": reranker})
 
 
 def _free_port() -> int:

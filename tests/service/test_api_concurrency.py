@@ -3,10 +3,6 @@
 import threading
 import time
 
-from fastapi.testclient import TestClient
-
-from service.api import create_app
-
 PARAGRAPHS = 4  # every version of a document has this many chunks
 
 
@@ -15,12 +11,9 @@ def document(version: int) -> dict:
     return {"text": "\n\n".join(paragraphs), "metadata": {"version": version}}
 
 
-def test_concurrent_searches_during_upserts(settings_env, monkeypatch):
-    monkeypatch.setenv("QUARRY_CHUNK_SIZE", "24")
-    monkeypatch.setenv("QUARRY_CHUNK_OVERLAP", "2")
-    monkeypatch.setenv("QUARRY_QUERY_BATCHING", "on")  # exercise the micro-batcher on CPU too
-    with TestClient(create_app()) as client:
-        client.post("/v1/collections", json={"name": "kb"})
+def test_concurrent_searches_during_upserts(make_client):
+    # query_batching on: exercise the micro-batcher on CPU too
+    with make_client(collections=["kb"], chunk_size=24, chunk_overlap=2, query_batching="on") as client:
         for d in range(3):
             assert client.put(f"/v1/collections/kb/documents/doc{d}", json=document(0)).json()["chunks"] == PARAGRAPHS
         errors: list[str] = []

@@ -1,9 +1,6 @@
 """The HTTP contract, through the real lifespan with tiny models."""
 
 import pytest
-from fastapi.testclient import TestClient
-
-from service.api import create_app
 
 DOCS = {
     "guides/bike.md": {
@@ -22,12 +19,6 @@ DOCS = {
         "metadata": {"lang": "de", "year": 2019, "tags": "science", "published": "2019-11-30"},
     },
 }
-
-
-@pytest.fixture
-def client(settings_env):
-    with TestClient(create_app()) as client:
-        yield client
 
 
 @pytest.fixture
@@ -162,9 +153,8 @@ def test_batch_search_matches_single_searches(filled):
     assert [[h["doc_id"] for h in r["hits"]] for r in lexical.json()["results"]] == [[], ["notes/planets.txt"]]
 
 
-def test_search_reranks_with_a_local_cross_encoder(settings_env, monkeypatch, tiny_reranker_path):
-    monkeypatch.setenv("QUARRY_RERANKER", tiny_reranker_path)
-    with TestClient(create_app()) as client:
+def test_search_reranks_with_a_local_cross_encoder(make_client, tiny_reranker_path):
+    with make_client(reranker=tiny_reranker_path) as client:
         health = client.get("/health").json()
         assert health["reranker"]["loaded"] is True and health["reranker"]["device"] == "cpu"
         client.post("/v1/collections", json={"name": "kb"})
@@ -175,9 +165,8 @@ def test_search_reranks_with_a_local_cross_encoder(settings_env, monkeypatch, ti
         assert search(client, query="bread", rerank=False)["reranked"] is False
 
 
-def test_unloadable_reranker_is_reported_and_search_still_works(settings_env, monkeypatch):
-    monkeypatch.setenv("QUARRY_RERANKER", "nobody/missing-cross-encoder")
-    with TestClient(create_app()) as client:
+def test_unloadable_reranker_is_reported_and_search_still_works(make_client):
+    with make_client(reranker="nobody/missing-cross-encoder") as client:
         health = client.get("/health").json()
         assert health["status"] == "degraded" and health["reranker"]["loaded"] is False
         assert "could not load reranker" in health["reranker"]["reason"]
@@ -209,24 +198,21 @@ def test_serve_subcommand_runs_uvicorn_with_the_settings(settings_env, monkeypat
     assert (seen["host"], seen["port"]) == ("0.0.0.0", 9000)
 
 
-def test_collections_created_over_the_api_use_the_configured_index(settings_env, monkeypatch):
+def test_collections_created_over_the_api_use_the_configured_index(make_client):
     """The API and the CLI create collections in one place, so both honour QUARRY_INDEX_TYPE."""
-    monkeypatch.setenv("QUARRY_INDEX_TYPE", "hnsw")
-    with TestClient(create_app()) as client:
+    with make_client(index_type="hnsw") as client:
         created = client.post("/v1/collections", json={"name": "ann"})
         assert created.status_code == 201 and created.json()["index_type"] == "hnsw"
 
 
-def test_search_uses_the_configured_fusion(settings_env, monkeypatch):
+def test_search_uses_the_configured_fusion(make_client, monkeypatch):
     """QUARRY_FUSION reaches the API's searches through the runtime, not through process-wide state."""
     import service.search.pipeline
 
     seen = []
     real_fuse = service.search.pipeline.fuse
     monkeypatch.setattr(service.search.pipeline, "fuse", lambda dense, lexical, config: seen.append(config) or real_fuse(dense, lexical, config))
-    monkeypatch.setenv("QUARRY_FUSION", "rrf")
-    monkeypatch.setenv("QUARRY_FUSION_DENSE_WEIGHT", "0.6")
-    with TestClient(create_app()) as client:
+    with make_client(fusion="rrf", fusion_dense_weight=0.6) as client:
         client.post("/v1/collections", json={"name": "f"})
         client.put("/v1/collections/f/documents/a", json={"text": "the bread"})
         assert client.post("/v1/collections/f/search", json={"query": "bread"}).status_code == 200

@@ -1,19 +1,12 @@
 """Every error is {"error": {"type", "message"}} with the right status, and the server keeps serving."""
 
 import pytest
-from fastapi.testclient import TestClient
-
-from service.api import create_app
 
 
 @pytest.fixture
-def client(settings_env, monkeypatch):
-    monkeypatch.setenv("QUARRY_MAX_BODY_BYTES", "4096")
-    monkeypatch.setenv("QUARRY_MAX_DOCUMENT_CHARS", "500")
-    monkeypatch.setenv("QUARRY_MAX_BATCH_DOCUMENTS", "3")
-    monkeypatch.setenv("QUARRY_MAX_BATCH_QUERIES", "2")
-    with TestClient(create_app(), raise_server_exceptions=False) as client:
-        client.post("/v1/collections", json={"name": "kb"})
+def client(make_client):
+    limits = {"max_body_bytes": 4096, "max_document_chars": 500, "max_batch_documents": 3, "max_batch_queries": 2}
+    with make_client(collections=["kb"], raise_server_exceptions=False, **limits) as client:
         client.put("/v1/collections/kb/documents/a", json={"text": "bread and butter", "metadata": {"year": 2020}})
         yield client
 
@@ -40,11 +33,10 @@ def test_404_unknown_collection_document_and_route(client):
     error(client.patch("/v1/collections/kb"), 405, "method_not_allowed")
 
 
-def test_409_collection_exists_and_embedder_mismatch(client, settings_env, monkeypatch):
+def test_409_collection_exists_and_embedder_mismatch(client, make_client):
     error(client.post("/v1/collections", json={"name": "kb"}), 409, "collection_exists", "already exists")
-    monkeypatch.setenv("QUARRY_EMBEDDER", "sentence-transformers/all-MiniLM-L6-v2")
-    monkeypatch.setenv("QUARRY_MAX_BODY_BYTES", "4096")
-    with TestClient(create_app()) as other:  # same data dir, another embedder
+    other_embedder = make_client(embedder="sentence-transformers/all-MiniLM-L6-v2", max_body_bytes=4096)
+    with other_embedder as other:  # same data dir, another embedder
         error(other.post("/v1/collections/kb/search", json={"query": "bread"}), 409, "embedder_mismatch", "QUARRY_EMBEDDER=")
         error(other.get("/v1/collections/kb"), 409, "embedder_mismatch")
         assert other.delete("/v1/collections/kb").status_code == 200  # how a mismatched collection is cleared
@@ -111,14 +103,10 @@ def test_500_has_no_trace_and_the_server_keeps_serving(client, monkeypatch):
     assert client.get("/health").status_code == 200
 
 
-def test_storage_and_lock_errors_map_to_clear_statuses(settings_env, monkeypatch):
-    from fastapi.testclient import TestClient
-
+def test_storage_and_lock_errors_map_to_clear_statuses(make_client, monkeypatch):
     from indexer.errors import CollectionBusy, StorageError
-    from service.api.app import create_app
 
-    with TestClient(create_app()) as client:
-        assert client.post("/v1/collections", json={"name": "busy"}).status_code in (200, 201)
+    with make_client(collections=["busy"]) as client:
         for exc, status, kind in [
             (CollectionBusy("collection 'busy' is busy: another writer"), 409, "collection_busy"),
             (StorageError("the disk is full"), 503, "storage_unavailable"),

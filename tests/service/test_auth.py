@@ -5,9 +5,7 @@ import hmac
 import json
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.api import create_app
 from service.api.ratelimit import RateLimiter
 from service.cli.serve import check_bind, is_loopback
 from service.settings import SettingsError, load_settings
@@ -26,9 +24,8 @@ def bearer(key):
 
 
 @pytest.fixture
-def keyed(settings_env, monkeypatch):
-    monkeypatch.setenv("QUARRY_API_KEYS", json.dumps(KEYS))
-    with TestClient(create_app()) as client:
+def keyed(make_client):
+    with make_client(api_keys=KEYS) as client:
         for name in ("docs", "private"):
             assert client.post("/v1/collections", json={"name": name}, headers=bearer(ADMIN)).status_code == 201
         put = client.put("/v1/collections/docs/documents/a", json={"text": "flat tire repair"}, headers=bearer(ADMIN))
@@ -127,16 +124,14 @@ def test_every_configured_hash_is_compared(keyed, monkeypatch):
         assert len(calls) == len(KEYS)
 
 
-def test_no_keys_means_anonymous_admin(settings_env):
-    with TestClient(create_app()) as client:
+def test_no_keys_means_anonymous_admin(make_client):
+    with make_client() as client:
         assert client.post("/v1/collections", json={"name": "open"}).status_code == 201
         assert client.get("/health").json()["collections"][0]["name"] == "open"
 
 
-def test_rate_limit_answers_429_with_retry_after(settings_env, monkeypatch):
-    monkeypatch.setenv("QUARRY_API_KEYS", json.dumps(KEYS))
-    monkeypatch.setenv("QUARRY_RATE_LIMIT_PER_MINUTE", "2")
-    with TestClient(create_app()) as client:
+def test_rate_limit_answers_429_with_retry_after(make_client):
+    with make_client(api_keys=KEYS, rate_limit_per_minute=2) as client:
         assert [client.get("/v1/collections", headers=bearer(READER)).status_code for _ in range(2)] == [200, 200]
         limited = client.get("/v1/collections", headers=bearer(READER))
         error(limited, 429, "rate_limited")
@@ -154,14 +149,14 @@ def test_rate_limiter_refills():
     assert RateLimiter(0).acquire("k") == 0
 
 
-def test_keys_file(settings_env, tmp_path, monkeypatch):
+def test_keys_file(make_client, tmp_path, monkeypatch):
     path = tmp_path / "keys.json"
     path.write_text(json.dumps([{"key": READER, "scope": "read"}]))
     monkeypatch.setenv("QUARRY_API_KEYS_FILE", str(path))
     settings = load_settings()
     assert [s.scope for s in settings.api_keys] == ["read"]
     assert READER not in repr(settings)  # hashed on load; the plaintext is not kept
-    with TestClient(create_app(settings)) as client:
+    with make_client(settings=settings) as client:
         assert client.get("/v1/collections", headers={"X-API-Key": READER}).status_code == 200
         assert client.get("/v1/collections").status_code == 401
 

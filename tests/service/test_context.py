@@ -1,9 +1,7 @@
 """The RAG context block: budget, numbering, citations, and an explicit "nothing relevant"."""
 
 import pytest
-from fastapi.testclient import TestClient
 
-from service.api import create_app
 from service.search.context import TokenCounter, build_context
 from service.search.relevance import ScoredHit
 from service.search.pipeline import SearchHit
@@ -28,9 +26,8 @@ def test_budget_numbering_and_truncation(tiny_embedder):
 
 
 @pytest.fixture
-def client(settings_env):
-    with TestClient(create_app()) as client:
-        client.post("/v1/collections", json={"name": "kb"})
+def client(make_client):
+    with make_client(collections=["kb"]) as client:
         for i, text in enumerate(["Patch the inner tube to fix a flat tire.", "Bake sourdough in a hot oven."]):
             body = {"text": text, "title": f"Doc {i}", "source": f"notes/{i}.md", "metadata": {"n": i}}
             assert client.put(f"/v1/collections/kb/documents/d{i}", json=body).status_code == 200

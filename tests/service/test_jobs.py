@@ -5,11 +5,9 @@ import threading
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
 from indexer.pipeline import Indexer
 from service.jobs.manager import JobManager
-from service.api import create_app
 
 N_DOCS = 40
 TOPICS = ["bicycle tires", "sourdough bread", "green tea", "planets", "git branches", "house plants", "first aid", "coffee"]
@@ -23,11 +21,9 @@ def write_docs(folder, n=N_DOCS):
 
 
 @pytest.fixture
-def roots(settings_env, tmp_path, monkeypatch):
+def roots(tmp_path):
     root = tmp_path / "roots"
     write_docs(root / "notes")
-    monkeypatch.setenv("QUARRY_JOB_ROOTS", f"{root},{tmp_path / 'other-root'}")
-    monkeypatch.setenv("QUARRY_JOB_BATCH_DOCUMENTS", "4")
     return root
 
 
@@ -67,6 +63,12 @@ class BatchGate:
 
 
 @pytest.fixture
+def jobs_client(make_client, roots, tmp_path):
+    """jobs_client() opens the API with jobs allowed under `roots` (and one more root), 4 documents per batch."""
+    return lambda: make_client(job_roots=f"{roots},{tmp_path / 'other-root'}", job_batch_documents=4)
+
+
+@pytest.fixture
 def gated_batches(monkeypatch):
     """Every batch a job commits first passes a BatchGate (index_paths commits through Indexer.commit).
     A stopping JobManager opens the gate after it has asked the job to stop, as a real shutdown would."""
@@ -102,9 +104,9 @@ def wait_for(client, job_id, until, name="kb", timeout=30.0):
     raise AssertionError(f"job did not get there in {timeout}s: {job}")
 
 
-def test_job_indexes_a_folder_and_reports_progress(roots):
+def test_job_indexes_a_folder_and_reports_progress(roots, jobs_client):
     (roots / "notes" / "blob.txt").write_bytes(b"\x00\x01binary")
-    with TestClient(create_app()) as client:
+    with jobs_client() as client:
         start(client)
         created = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")})
         assert created.status_code == 202, created.text
@@ -126,11 +128,11 @@ def test_job_indexes_a_folder_and_reports_progress(roots):
         assert 'quarry_jobs{state="succeeded"} 1.0' in metrics
 
 
-def test_path_rules(roots, tmp_path):
+def test_path_rules(roots, jobs_client, tmp_path):
     outside = write_docs(tmp_path / "outside", 2)
     os.symlink(outside, roots / "escape")  # a folder link leading out of the root
     os.symlink(outside / "note000.txt", roots / "notes" / "leak.txt")  # a file link inside an allowed folder
-    with TestClient(create_app()) as client:
+    with jobs_client() as client:
         start(client)
 
         def post(path, name="kb"):
@@ -155,16 +157,16 @@ def test_path_rules(roots, tmp_path):
         assert file == str(outside / "note000.txt") and "outside" in message
 
 
-def test_jobs_are_disabled_without_roots(settings_env, tmp_path):
-    with TestClient(create_app()) as client:
+def test_jobs_are_disabled_without_roots(make_client, tmp_path):
+    with make_client() as client:
         start(client)
         r = client.post("/v1/collections/kb/jobs", json={"path": str(tmp_path)})
         assert (r.status_code, r.json()["error"]["type"]) == (403, "jobs_disabled")
         assert "QUARRY_JOB_ROOTS" in r.json()["error"]["message"]
 
 
-def test_cancel_running_and_queued_jobs(roots, gated_batches):
-    with TestClient(create_app()) as client:
+def test_cancel_running_and_queued_jobs(roots, jobs_client, gated_batches):
+    with jobs_client() as client:
         start(client)
         gated_batches.allow(1)
         running = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
@@ -185,8 +187,8 @@ def test_cancel_running_and_queued_jobs(roots, gated_batches):
         assert (again.status_code, again.json()["error"]["type"]) == (409, "job_finished")
 
 
-def test_a_job_interrupted_by_a_restart_resumes_and_completes(roots, gated_batches, settings_env):
-    with TestClient(create_app()) as client:
+def test_a_job_interrupted_by_a_restart_resumes_and_completes(roots, jobs_client, gated_batches, settings_env):
+    with jobs_client() as client:
         start(client)
         gated_batches.allow(2)
         job = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
@@ -201,7 +203,7 @@ def test_a_job_interrupted_by_a_restart_resumes_and_completes(roots, gated_batch
     assert stored.state == "queued" and "resumes" in stored.message
     assert 8 <= stored.documents_done < N_DOCS
 
-    with TestClient(create_app()) as client:
+    with jobs_client() as client:
         done = wait_for(client, job["id"], lambda j: j["state"] == "succeeded")
         p = done["progress"]
         assert done["runs"] == 2

@@ -1,15 +1,11 @@
 """Archive indexing jobs over REST: zip and tar uploads, unsafe members, size limits, scopes."""
 
 import io
-import json
 import tarfile
 import time
 import zipfile
 
 import pytest
-from fastapi.testclient import TestClient
-
-from service.api import create_app
 
 URL = "/v1/collections/kb/jobs/archive"
 ZIP = {"Content-Type": "application/zip"}
@@ -41,9 +37,8 @@ def make_tar(files: dict[str, str], links: dict[str, str] | None = None) -> byte
 
 
 @pytest.fixture
-def client(settings_env):
-    with TestClient(create_app()) as client:
-        assert client.post("/v1/collections", json={"name": "kb"}).status_code == 201
+def client(make_client):
+    with make_client(collections=["kb"]) as client:
         yield client
 
 
@@ -107,13 +102,9 @@ def test_symlink_in_tar_is_refused(client, settings_env):
     assert uploads(settings_env) == []
 
 
-def test_size_limits_are_413(settings_env, monkeypatch):
-    monkeypatch.setenv("QUARRY_MAX_BODY_BYTES", "2048")
-    monkeypatch.setenv("QUARRY_MAX_UPLOAD_BYTES", "20000")
-    monkeypatch.setenv("QUARRY_MAX_ARCHIVE_FILES", "3")
-    monkeypatch.setenv("QUARRY_MAX_ARCHIVE_UNPACKED_BYTES", "50000")
-    with TestClient(create_app()) as client:
-        assert client.post("/v1/collections", json={"name": "kb"}).status_code == 201
+def test_size_limits_are_413(make_client, settings_env):
+    limits = {"max_body_bytes": 2048, "max_upload_bytes": 20000, "max_archive_files": 3, "max_archive_unpacked_bytes": 50000}
+    with make_client(collections=["kb"], **limits) as client:
         # over QUARRY_MAX_BODY_BYTES but under the upload limit: accepted
         big_ok = make_zip({f"n{i}.txt": f"note {i} " * 300 for i in range(2)}, zipfile.ZIP_STORED)
         assert 2048 < len(big_ok) < 20000
@@ -154,11 +145,10 @@ def test_bad_bodies_are_4xx(client, settings_env):
     assert uploads(settings_env) == []
 
 
-def test_read_key_gets_403(settings_env, monkeypatch):
+def test_read_key_gets_403(make_client, settings_env):
     admin, reader, writer = "admin-key-0123456789", "read-key-0123456789", "write-key-0123456789"
     keys = [{"key": admin, "scope": "admin"}, {"key": reader, "scope": "read"}, {"key": writer, "scope": "write"}]
-    monkeypatch.setenv("QUARRY_API_KEYS", json.dumps(keys))
-    with TestClient(create_app()) as client:
+    with make_client(api_keys=keys) as client:
         assert client.post("/v1/collections", json={"name": "kb"}, headers={"Authorization": f"Bearer {admin}"}).status_code == 201
         r = client.post(URL, content=make_zip(FILES), headers={**ZIP, "Authorization": f"Bearer {reader}"})
         error(r, 403, "forbidden")

@@ -1,19 +1,13 @@
 """Configurable limits and input validation: nothing a client sends reaches a path outside the data dir."""
 
 import pytest
-from fastapi.testclient import TestClient
 
 from indexer.documents import MAX_DOC_ID_LENGTH
-from service.api import create_app
 
 
 @pytest.fixture
-def client(settings_env, monkeypatch):
-    monkeypatch.setenv("QUARRY_MAX_QUERY_CHARS", "20")
-    monkeypatch.setenv("QUARRY_MAX_TOP_K", "5")
-    monkeypatch.setenv("QUARRY_MAX_CANDIDATES", "7")
-    with TestClient(create_app()) as client:
-        assert client.post("/v1/collections", json={"name": "kb"}).status_code == 201
+def client(make_client):
+    with make_client(collections=["kb"], max_query_chars=20, max_top_k=5, max_candidates=7) as client:
         yield client
 
 

@@ -5,17 +5,14 @@ import json
 import logging
 
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.api import create_app
 from service.logging_setup import make_handler, request_id_from
 
 
 @pytest.fixture
-def client(settings_env):
-    with TestClient(create_app()) as client:
-        client.post("/v1/collections", json={"name": "kb"})
+def client(make_client):
+    with make_client(collections=["kb"]) as client:
         for i, text in enumerate(["Fix a flat bicycle tire with a patch.", "Bake sourdough bread in a hot oven."]):
             client.put(f"/v1/collections/kb/documents/doc{i}", json={"text": text})
         yield client
@@ -69,9 +66,9 @@ def test_search_stages_index_sizes_and_models(client):
     assert value(scrape(client), "quarry_collection_documents", collection="kb") == 3
 
 
-def test_two_apps_in_one_process_keep_separate_registries(settings_env, client):
+def test_two_apps_in_one_process_keep_separate_registries(make_client, client):
     client.get("/health")
-    with TestClient(create_app()) as other:
+    with make_client() as other:
         other.get("/health")
         other.get("/health")
         assert value(scrape(other), "quarry_http_requests_total", method="GET", route="/health", status="200") == 2

@@ -54,11 +54,7 @@ def test_errors_in_cohere_shape(url):
     assert r.status_code == 400 and "query" in r.json()["message"]  # a 400, not a 422: Open WebUI reads 422 as "use TEI"
 
 
-def test_no_reranker_is_a_clear_503(settings_env):
-    from fastapi.testclient import TestClient
-
-    from service.api import create_app
-
-    with TestClient(create_app()) as client:
+def test_no_reranker_is_a_clear_503(make_client):
+    with make_client() as client:
         r = client.post("/v1/rerank", json={"query": "q", "documents": ["a"]})
     assert r.status_code == 503 and "QUARRY_RERANKER" in r.json()["message"]
