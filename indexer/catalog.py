@@ -8,6 +8,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from indexer.backup import SnapshotInfo, restore_snapshot, snapshot_collection
 from indexer.collection import Collection, check_embedder
 from indexer.layout import MANIFEST, Manifest
 from indexer.errors import CollectionExists, CollectionNotFound, InvalidName
@@ -81,6 +82,28 @@ class Catalog:
             else:
                 check_embedder(collection.manifest, embedder, dimension)
             return collection
+
+    # backups -------------------------------------------------------------------------------------
+    def snapshot(self, name: str, out: Path) -> SnapshotInfo:
+        """A consistent copy of the collection in the new directory `out`, taken beside running writers."""
+        if not self.exists(name):
+            raise self._not_found(name)
+        return snapshot_collection(self.path(name), Path(out))
+
+    def restore(self, snapshot: Path, name: str | None = None) -> Collection:
+        """The snapshot as a new collection (its own name, or `name`); its vector index rebuilt from SQLite."""
+        name = validate_name(name or SnapshotInfo.read(Path(snapshot)).collection)
+        with self._lock:
+            if self.exists(name):
+                raise CollectionExists(f"collection {name!r} already exists; restore under another name or delete it first")
+            self.root.mkdir(parents=True, exist_ok=True)
+            path = self.path(name)
+            if path.exists():  # a leftover from a create that crashed before its manifest was written
+                shutil.rmtree(path)
+            restore_snapshot(Path(snapshot), path, name)
+        collection = self.open(name)  # rebuilds vectors.faiss from the restored SQLite
+        collection.save_index()
+        return collection
 
     def delete(self, name: str) -> None:
         with self._lock:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from indexer.backup import SnapshotError
 from indexer.errors import (
     CollectionBusy,
     CollectionExists,
@@ -68,6 +69,7 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (InvalidName, 422, "invalid_name"),
     (InvalidDocumentId, 422, "invalid_document_id"),
     (InvalidDocument, 422, "invalid_document"),
+    (SnapshotError, 422, "invalid_snapshot"),
     (InvalidFilter, 422, "invalid_filter"),
     (InvalidQuery, 422, "invalid_query"),
     (ModelLoadError, 503, "model_unavailable"),

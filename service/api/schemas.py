@@ -94,6 +94,30 @@ class CollectionList(BaseModel):
     collections: list[CollectionInfo]
 
 
+# backups ---------------------------------------------------------------------------------------
+class SnapshotCreate(_Strict):
+    snapshot: str | None = Field(None, description=f"the snapshot's name ({NAME_HELP}); default NAME-<UTC time>")
+
+
+class SnapshotOut(BaseModel):
+    snapshot: str = Field(description="its folder under <data_dir>/snapshots/")
+    collection: str
+    generation: int
+    documents: int
+    chunks: int
+    created_at: float
+    files: dict[str, dict] = Field(description="file -> {sha256, bytes}, checked before a restore")
+    format: int
+
+
+class SnapshotList(BaseModel):
+    snapshots: list[SnapshotOut]
+
+
+class RestoreRequest(_Strict):
+    collection: str | None = Field(None, description=f"the new collection's name ({NAME_HELP}); default the snapshot's")
+
+
 class Deleted(BaseModel):
     deleted: str
     collection: str | None = None

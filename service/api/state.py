@@ -57,6 +57,11 @@ class ApiState:
                     self.damaged[name] = f"database damaged ({problem}); run `quarry check -c {name}`"
                     log.error("collection %s: %s", name, self.damaged[name])
 
+    @property
+    def snapshots_dir(self):
+        """Where the admin snapshot routes keep snapshots (the CLI writes wherever it is told)."""
+        return self.settings.data_dir.expanduser() / "snapshots"
+
     def close(self) -> None:
         self.embedder.close()
         self.runtime.close()  # saves every open collection's vector index

@@ -10,7 +10,7 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service.cli import check, mcp, serve
+from service.cli import backup, check, mcp, serve
 from service.cli import eval as eval_commands
 from service.cli.common import runtime_from_args
 from service.search.pipeline import MODES, InvalidQuery, search, validate_query
@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
-    for command in (serve, check, mcp, eval_commands):
+    for command in (serve, check, backup, mcp, eval_commands):
         command.register(sub)
     return parser
 

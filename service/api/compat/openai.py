@@ -16,6 +16,9 @@ from indexer.filters import from_openai_filter
 from service.search.relevance import relevant_search
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
+# One input past this is refused (400) before any tokenizing: the model reads only its first
+# max_seq_length tokens, and tokenizing a 5 MB input took 14 s. QUARRY_MAX_DOCUMENT_CHARS is for documents.
+MAX_EMBEDDING_INPUT_CHARS = 100_000
 
 
 def bad_request(message: str, param: str | None = None, code: str = "invalid_value") -> ApiError:
@@ -41,6 +44,12 @@ def embedding_inputs(raw: Any) -> list[str]:
             raise bad_request(f"'input[{i}]' must be a string", "input")
         if not text.strip():
             raise bad_request(f"'input[{i}]' is empty: every input needs some text to embed", "input")
+        if len(text) > MAX_EMBEDDING_INPUT_CHARS:
+            raise bad_request(
+                f"'input[{i}]' has {len(text)} characters; at most {MAX_EMBEDDING_INPUT_CHARS} per input"
+                " (the embedder reads only its first few hundred tokens): split or shorten it",
+                "input",
+            )
     return texts
 
 
@@ -73,7 +82,11 @@ def _base64(vector: np.ndarray) -> str:
 
 
 def _count_tokens(embedder, texts: list[str]) -> int:
-    """Tokens the model actually read (inputs past its window are truncated, as sentence-transformers does)."""
+    """Tokens the model actually read (inputs past its window are truncated, as sentence-transformers does).
+    Counted with a tokenizer of this thread's own, never under the shared model lock."""
+    counter = getattr(embedder, "count_tokens", None)
+    if counter is not None:
+        return counter(texts)
     encoded = embedder.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=embedder.max_seq_length)
     return int(sum(len(ids) for ids in encoded["input_ids"]))
 

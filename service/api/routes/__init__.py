@@ -1,7 +1,7 @@
 """Every router the app serves, in one list (service.api.app includes them in this order)."""
 
 from service.api.compat import cohere_routes, openai_routes
-from service.api.routes import collections, context, documents, health, jobs, metrics, search, ui
+from service.api.routes import backups, collections, context, documents, health, jobs, metrics, search, ui
 
 ROUTERS = [
     metrics.router,
@@ -9,6 +9,7 @@ ROUTERS = [
     ui.router,
     health.router,
     collections.router,
+    backups.router,
     documents.router,
     search.router,
     context.router,
