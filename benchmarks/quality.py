@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from indexer.beir import load_beir
-from service import fusion
+from service.search import fusion
 from service.eval.evaluation import ensure_collection, format_table, run_eval
 from service.runtime import Runtime
 from service.settings import load_settings
@@ -32,10 +32,10 @@ def main() -> None:
     runtime = Runtime(load_settings())
     collection, reused = ensure_collection(runtime, dataset)
     default = runtime.fusion
-    embedder = runtime.embedder
+    searcher = runtime.searcher()
 
-    def run(label, mode, config=default, reranker=None):
-        return run_eval(collection, embedder, dataset, mode=mode, reranker=reranker, rerank=reranker is not None, label=label, fusion=config)
+    def run(label, mode, config=default, rerank=False):
+        return run_eval(searcher.replace(fusion=config), collection, dataset, mode=mode, rerank=rerank, label=label)
 
     results = [
         run("dense", "dense"),
@@ -43,12 +43,12 @@ def main() -> None:
         run("hybrid, plain RRF", "hybrid", fusion.FusionConfig("rrf", 0.5, lexical_depth=0)),
         run(f"hybrid (default: {default.method} w={default.dense_weight})", "hybrid"),
     ]
-    reranker = runtime.reranker()
+    reranker = searcher.reranker
     if reranker is None:
         print(f"hybrid + rerank: skipped, {runtime.reranker_status.reason}", file=sys.stderr)
     else:
-        results.append(run("hybrid + rerank", "hybrid", replace(default, rerank_weight=1.0), reranker))
-        results.append(run("hybrid + rerank 50/50 blend", "hybrid", replace(default, rerank_weight=0.5), reranker))
+        results.append(run("hybrid + rerank", "hybrid", replace(default, rerank_weight=1.0), rerank=True))
+        results.append(run("hybrid + rerank 50/50 blend", "hybrid", replace(default, rerank_weight=0.5), rerank=True))
     print(f"{dataset.summary()}\nreranker: {runtime.reranker_status.name} ({'loaded' if reranker else 'not loaded'})")
     print(format_table(results))
     runtime.close()

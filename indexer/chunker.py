@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from indexer.documents import Chunk, Document
 
 _HEADING_LINE = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$", re.M)
+_FENCE = re.compile(r"^[ \t]{0,3}(```|~~~)[^\n]*\n.*?(?:^[ \t]{0,3}\1[ \t]*$|\Z)", re.M | re.S)
 _SENTENCE_END = re.compile(r"[.!?:;][\"')\]]*$")
 
 PARAGRAPH, SENTENCE, WORD, INSIDE_WORD = 3, 2, 1, 0
@@ -54,7 +55,10 @@ def split_sections(text: str, markdown: bool) -> list[_Section]:
     sections: list[_Section] = []
     stack: list[tuple[int, str]] = []
     position, path = 0, []
+    fences = [m.span() for m in _FENCE.finditer(text)] if "```" in text or "~~~" in text else []
     for match in _HEADING_LINE.finditer(text):
+        if any(a <= match.start() < b for a, b in fences):
+            continue  # a '# comment' inside a fenced code block is not a heading
         if match.start() > position:
             sections.append(_Section(position, match.start(), list(path)))
         level, title = len(match.group(1)), match.group(2).strip()

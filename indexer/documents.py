@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
@@ -48,6 +49,26 @@ class Chunk:
         if not deduped:
             return self.text
         return " > ".join(deduped) + "\n" + self.text
+
+
+# document metadata listing where each page (or slide) starts in the text, and the key a chunk's page gets
+LOCATORS = {"page_starts": "page", "slide_starts": "slide"}
+
+
+def chunk_metadata(metadata: dict, start: int) -> dict:
+    """A chunk's view of its document's metadata: the page (or slide) it starts on instead of the offset lists.
+
+    Pages are kept as offsets in the document rather than per chunk, so collections built before pages
+    were recorded read the same way (they simply have no page) and no chunk table changes.
+    """
+    if not any(key in metadata for key in LOCATORS):
+        return metadata
+    out = {k: v for k, v in metadata.items() if k not in LOCATORS}
+    for key, name in LOCATORS.items():
+        starts = metadata.get(key)
+        if isinstance(starts, list) and starts:
+            out[name] = max(bisect.bisect_right(starts, start), 1)
+    return out
 
 
 MAX_DOC_ID_LENGTH = 1024  # room for deep relative file paths; ids are keys, never file names

@@ -9,21 +9,28 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+
+import numpy as np
 
 from indexer.chunker import Chunker
 from indexer.collection import Collection
 from indexer.documents import Document, validate_document
 from indexer.errors import InvalidDocument, InvalidDocumentId, LoadError
-from indexer.loaders import SUPPORTED_EXTENSIONS, discover, load_file
-from indexer.store import PreparedDocument
+from indexer.formats import load_file
+from indexer.sources import SourceFile, discover, id_below
+from indexer.store import FileRecord, PreparedDocument
 
 log = logging.getLogger(__name__)
+
+ENCODE_SLICE = 1024  # texts per embedder call on CPU: progress moves every few seconds, batching stays efficient
 
 
 @dataclass
@@ -58,6 +65,8 @@ class IndexProgress:
     total: int
     report: IndexReport
     elapsed: float
+    chunks_done: int = 0  # chunks embedded so far
+    chunks_total: int = 0  # estimate: chunks known plus the rest at the chunks-per-byte seen so far
 
     @property
     def rate(self) -> float:
@@ -66,7 +75,10 @@ class IndexProgress:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left at the current rate (None until something is done)."""
+        """Seconds left at the current rate: by chunks once some are embedded (a batch of large files moves
+        them, not the document count), else by documents; None until something is done."""
+        if self.chunks_done > 0 and self.elapsed > 0:
+            return max(self.chunks_total - self.chunks_done, 0) / (self.chunks_done / self.elapsed)
         return max(self.total - self.done, 0) / self.rate if self.rate > 0 else None
 
 
@@ -83,6 +95,8 @@ class Batch:
     """One transaction's worth of documents on its way in: diff() -> embed() -> commit()."""
 
     todo: list[tuple[Document, str]] = field(default_factory=list)  # changed documents and their content hashes
+    files: list[FileRecord] = field(default_factory=list)  # files whose last document is in this batch
+    source_bytes: int = 0  # bytes of the files this batch's documents came from (for the progress estimate)
     prepared: list[PreparedDocument] = field(default_factory=list)  # chunked and embedded, ready to write
     stored: set[str] = field(default_factory=set)  # ids already in the collection: updated, not added
     unchanged: int = 0
@@ -100,9 +114,13 @@ class Indexer:
     def __init__(self, collection: Collection, embedder, batch_documents: int | None = None, save_every_s: float = 60.0):
         self.collection = collection
         self.embedder = embedder
-        self.chunker = Chunker(embedder.tokenizer, collection.manifest.chunker_settings)
         self.batch_documents = batch_documents or default_batch_documents(embedder)
         self.save_every_s = save_every_s
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        """Made on first use: a re-run that finds every file unchanged never loads the embedder."""
+        return Chunker(self.embedder.tokenizer, self.collection.manifest.chunker_settings)
 
     def upsert(self, documents: list[Document], report: IndexReport | None = None) -> IndexReport:
         """Insert new, replace changed, skip unchanged documents; one transaction for the whole list."""
@@ -130,13 +148,27 @@ class Indexer:
                 batch.todo.append((doc, content_hash))
         return batch
 
-    def embed(self, batch: Batch) -> Batch:
+    def _encode(self, texts: list[str], on_embedded: Callable[[int], None] | None) -> np.ndarray:
+        """Embed in slices so progress moves inside a batch of large documents (a GPU takes them whole)."""
+        step = len(texts) if on_embedded is None or getattr(getattr(self.embedder, "choice", None), "is_cuda", False) else ENCODE_SLICE
+        parts = []
+        for i in range(0, len(texts), max(step, 1)):
+            parts.append(self.embedder.encode(texts[i : i + step]))
+            if on_embedded is not None:
+                on_embedded(len(parts[-1]))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else self.embedder.encode([])
+
+    def embed(
+        self, batch: Batch, on_chunked: Callable[[int, int], None] | None = None, on_embedded: Callable[[int], None] | None = None
+    ) -> Batch:
         """Chunk and embed what diff() found changed. Touches no storage, so it can run beside a commit."""
         if not batch.todo:
             return batch
         chunked = self.chunker.chunk_many([doc for doc, _ in batch.todo])
         texts = [c.embedding_text(doc.title) for (doc, _), chunks in zip(batch.todo, chunked) for c in chunks]
-        vectors = self.embedder.encode(texts)
+        if on_chunked is not None:
+            on_chunked(len(texts), batch.source_bytes)
+        vectors = self._encode(texts, on_embedded)
         offset = 0
         for (doc, content_hash), chunks in zip(batch.todo, chunked):
             if not chunks:
@@ -147,13 +179,15 @@ class Indexer:
             offset += len(chunks)
         return batch
 
-    def commit(self, batch: Batch, report: IndexReport) -> None:
-        """Write an embedded batch in one transaction and count it into the report."""
+    def commit(self, batch: Batch, report: IndexReport, warn: Callable[[str], None] | None = None) -> None:
+        """Write an embedded batch in one transaction and count it into the report; then remember its files."""
         if batch.prepared:
             self.collection.write(batch.prepared)
+        self.collection.store.record_files(batch.files)
         report.unchanged += batch.unchanged
         report.skipped += batch.skipped
-        report.warnings.extend(batch.warnings)
+        for warning in batch.warnings:
+            (warn or report.warnings.append)(warning)
         for p in batch.prepared:
             if p.document.doc_id in batch.stored:
                 report.updated += 1
@@ -168,6 +202,8 @@ class Indexer:
         progress: bool | None = None,
         on_progress: Callable[[IndexProgress], None] | None = None,
         confine: Path | None = None,
+        rehash: bool = False,
+        on_warning: Callable[[str], None] | None = None,
     ) -> IndexReport:
         """Index files and folders. With prune, documents from these folders whose files are gone are removed.
 
@@ -176,127 +212,249 @@ class Indexer:
         on_progress is called after every committed batch (and at the start and end); an exception it
         raises stops the run there (how batch jobs cancel), with every earlier batch kept. confine: skip
         files whose real path is outside this folder (a symlink pointing out of an allowed root).
+        A file whose size and modification time match what was recorded when it was indexed is not read
+        again; rehash reads every file and compares content hashes instead. on_warning is called with
+        each warning as it happens (they are also collected in the report).
         """
         with self.collection.writing("a `quarry index` job"):
-            return self._index_paths(paths, prune, progress, on_progress, confine)
+            return _IndexRun(self, progress, on_progress, confine, rehash, on_warning).run([Path(p) for p in paths], prune)
 
-    def _index_paths(
-        self,
-        paths: Iterable[str | Path],
-        prune: bool,
-        progress: bool | None,
-        on_progress: Callable[[IndexProgress], None] | None,
-        confine: Path | None,
-    ) -> IndexReport:
+
+class _IndexRun:
+    """One index_paths call: its sources, counters, progress bar and the batch in the worker thread."""
+
+    def __init__(self, indexer: Indexer, progress, on_progress, confine, rehash, on_warning):
+        self.indexer, self.on_progress, self.rehash, self.on_warning = indexer, on_progress, rehash, on_warning
+        self.collection = indexer.collection
+        self.store = indexer.collection.store
+        self.confine = confine.resolve() if confine is not None else None
+        self.show = sys.stderr.isatty() if progress is None else progress
+        self.report = IndexReport()
+        self.started = time.perf_counter()
+        self.seen: set[str] = set()
+        self.pending: list[Document] = []
+        self.pending_bytes = 0
+        self.pending_files: list[FileRecord] = []
+        # the progress estimate: bytes of files still to chunk, and the chunks per byte seen so far
+        self.lock = threading.Lock()
+        self.bytes_left = 0
+        self.bytes_chunked = 0
+        self.chunks_known = 0
+        self.chunks_done = 0
+
+    # warnings and progress -----------------------------------------------------------------------
+    def warn(self, message: str) -> None:
+        self.report.warnings.append(message)
+        if self.on_warning is not None:
+            self.on_warning(message)
+
+    def skip(self, source: SourceFile, reason: str) -> None:
+        self.advance(1)
+        self.report.skipped += 1
+        self.report.failed[str(source.path)] = reason
+        self.warn(reason)
+
+    def estimate(self) -> int:
+        with self.lock:
+            if self.bytes_chunked == 0:
+                return self.chunks_known
+            return self.chunks_known + round(self.bytes_left * self.chunks_known / self.bytes_chunked)
+
+    def on_chunked(self, chunks: int, source_bytes: int) -> None:
+        with self.lock:
+            self.chunks_known += chunks
+            self.bytes_chunked += source_bytes
+            self.bytes_left = max(self.bytes_left - source_bytes, 0)
+        self.bar.total = max(self.estimate(), self.chunks_done)
+        self.bar.refresh()
+
+    def on_embedded(self, chunks: int) -> None:
+        with self.lock:
+            self.chunks_done += chunks
+        self.bar.update(chunks)
+
+    def no_chunks_from(self, size: int) -> None:
+        """A file that will add no chunks (unchanged, skipped) leaves the estimate."""
+        with self.lock:
+            self.bytes_left = max(self.bytes_left - size, 0)
+
+    def advance(self, documents: int) -> None:
+        self.state.done += documents
+
+    def publish(self) -> None:
+        state, report = self.state, self.report
+        state.elapsed = time.perf_counter() - self.started
+        state.chunks_done, state.chunks_total = self.chunks_done, max(self.estimate(), self.chunks_done)
+        self.bar.total = state.chunks_total
+        self.bar.set_postfix(docs=f"{state.done}/{state.total}", added=report.added, updated=report.updated, chunks=report.chunks, refresh=False)
+        self.bar.refresh()
+        if self.on_progress is not None:
+            self.on_progress(state)
+
+    # batches --------------------------------------------------------------------------------------
+    def commit(self, batch: Batch, count: int) -> None:
+        self.indexer.commit(batch, self.report, self.warn)
+        self.advance(count)
+        self.publish()
+        if time.monotonic() - self.last_save > self.indexer.save_every_s:
+            self.collection.save_index()
+            self.last_save = time.monotonic()
+
+    def flush(self) -> None:
+        """Hand the pending documents to the worker, and commit the batch it finished before them."""
+        previous = None
+        if self.embedding is not None:
+            future, count = self.embedding
+            self.embedding = None
+            previous = (future.result(), count)
+        if self.pending:
+            batch = self.indexer.diff(list(self.pending), in_flight=previous[0].hashes if previous else None)
+            batch.files, batch.source_bytes = list(self.pending_files), self.pending_bytes
+            self.embedding = (self.ahead.submit(self.indexer.embed, batch, self.on_chunked, self.on_embedded), len(self.pending))
+            self.pending.clear()
+            self.pending_files.clear()
+            self.pending_bytes = 0
+        if previous is not None:
+            self.commit(*previous)
+
+    # files ------------------------------------------------------------------------------------------
+    def file_id(self, source: SourceFile, records: dict[str, FileRecord], by_source: dict[str, list[str]]) -> str:
+        """The id a file was first given (recorded, or found by its path in an older collection), else a new one."""
+        key = str(source.path)
+        if key in records:
+            return records[key].doc_id
+        old = [i for i in by_source.get(key, []) if "#" not in i]
+        if len(old) == 1:
+            return old[0]
+        # a new file in a tree this collection already holds is named below the same anchor
+        root = next((r for r in self.roots if source.path.is_relative_to(r)), None)
+        doc_id = id_below(root, source.path) if root is not None else source.doc_id
+        holder = self.store.get_document(doc_id)
+        if holder is not None and holder.source and holder.source != key:  # the id names another file
+            return source.path.as_posix().lstrip("/")
+        return doc_id
+
+    @staticmethod
+    def known_roots(records: dict[str, FileRecord]) -> list[Path]:
+        """The anchors of the files already indexed (a record's path minus the part below its id's first name), outermost first."""
+        roots = set()
+        for record in records.values():
+            anchor, _, below = record.doc_id.partition("/")
+            if below and "#" not in below and record.path.endswith("/" + below):
+                root = Path(record.path[: -len(below) - 1])
+                if root.name == anchor:
+                    roots.add(root)
+        return sorted(roots, key=lambda r: len(r.parts))
+
+    def unchanged(self, record: FileRecord | None, size: int, mtime_ns: int) -> bool:
+        if self.rehash or record is None or (record.size, record.mtime_ns) != (size, mtime_ns) or not record.doc_ids:
+            return False
+        return len(self.store.content_hashes(record.doc_ids)) == len(set(record.doc_ids))  # none deleted since
+
+    def load(self, source: SourceFile, records, by_source) -> None:
+        try:
+            stat = source.path.stat()
+        except OSError as exc:
+            self.skip(source, f"{source.path}: cannot read ({exc.strerror or exc})")
+            return
+        if self.confine is not None and not source.path.is_relative_to(self.confine):
+            self.no_chunks_from(stat.st_size)
+            self.skip(source, f"{source.doc_id}: links outside {self.confine}, skipped")
+            return
+        key = str(source.path)
+        record = records.get(key)
+        if self.unchanged(record, stat.st_size, stat.st_mtime_ns):
+            self.seen.update(record.doc_ids)
+            self.report.unchanged += len(record.doc_ids)
+            self.state.total += len(record.doc_ids) - 1
+            self.advance(len(record.doc_ids))
+            self.no_chunks_from(stat.st_size)
+            return
+        doc_id = self.file_id(source, records, by_source)
+        try:
+            loaded = load_file(source.path, doc_id)
+        except LoadError as exc:
+            self.no_chunks_from(stat.st_size)
+            self.skip(source, str(exc))
+            return
+        for warning in loaded.warnings:
+            self.warn(warning)
+        self.report.skipped += sum(1 for w in loaded.warnings if w.endswith("skipped"))  # records, parts, attachments
+        self.state.total += len(loaded.documents) - 1
+        share = stat.st_size // max(len(loaded.documents), 1)
+        ids: list[str] = []
+        for doc in loaded.documents:
+            self.seen.add(doc.doc_id)
+            try:
+                validate_document(doc)
+            except (InvalidDocumentId, InvalidDocument) as exc:
+                self.report.skipped += 1
+                self.warn(f"{source.path}: {exc}, skipped")
+                continue
+            self.seen.add(doc.doc_id)  # its NFC form, as stored
+            self.report.loaded += 1
+            ids.append(doc.doc_id)
+            self.pending.append(doc)
+            self.pending_bytes += share
+            if len(self.pending) >= self.indexer.batch_documents:
+                self.flush()
+        if ids:
+            self.pending_files.append(FileRecord(key, stat.st_size, stat.st_mtime_ns, doc_id, ids))
+        else:
+            self.no_chunks_from(stat.st_size)
+
+    def run(self, paths: list[Path], prune: bool) -> IndexReport:
         from tqdm import tqdm
 
-        started = time.perf_counter()
-        report = IndexReport()
-        confine = confine.resolve() if confine is not None else None
-        paths = [Path(p) for p in paths]
         sources = list(discover(paths))  # raises FileNotFoundError before anything is written
+        records = self.store.file_records()
+        self.roots = self.known_roots(records)
+        by_source = self.store.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
         unsupported: Counter[str] = Counter()
-        seen: set[str] = set()
-        pending: list[Document] = []
-        last_save = time.monotonic()
-        show = sys.stderr.isatty() if progress is None else progress
-        bar = tqdm(total=len(sources), unit="doc", desc=f"indexing {self.collection.name}", disable=not show)
-        state = IndexProgress(done=0, total=len(sources), report=report, elapsed=0.0)
-
-        def advance(n: int) -> None:
-            state.done += n
-            bar.update(n)
-
-        def publish() -> None:
-            state.elapsed = time.perf_counter() - started
-            bar.total = state.total
-            bar.set_postfix(added=report.added, updated=report.updated, chunks=report.chunks, refresh=False)
-            bar.refresh()
-            if on_progress is not None:
-                on_progress(state)
-
+        for source in sources:
+            if source.supported or source.explicit:
+                try:
+                    self.bytes_left += source.path.stat().st_size
+                except OSError:
+                    pass
+        self.last_save = time.monotonic()
+        self.bar = tqdm(total=0, unit="chunk", desc=f"indexing {self.collection.name}", disable=not self.show, smoothing=0.1)
+        self.state = IndexProgress(done=0, total=len(sources), report=self.report, elapsed=0.0)
         # chunking and embedding batch k+1 (a worker thread) overlaps writing batch k (this thread, which
         # holds the write lock); the worker touches no storage
-        ahead = ThreadPoolExecutor(1, thread_name_prefix="quarry-embed")
-        embedding: tuple[Future, int] | None = None  # the batch in the worker, and how many documents it came from
-
-        def commit(batch: Batch, count: int) -> None:
-            nonlocal last_save
-            self.commit(batch, report)
-            advance(count)
-            publish()
-            if time.monotonic() - last_save > self.save_every_s:
-                self.collection.save_index()
-                last_save = time.monotonic()
-
-        def flush() -> None:
-            """Hand the pending documents to the worker, and commit the batch it finished before them."""
-            nonlocal embedding
-            previous = None
-            if embedding is not None:
-                future, count = embedding
-                embedding = None
-                previous = (future.result(), count)
-            if pending:
-                batch = self.diff(list(pending), in_flight=previous[0].hashes if previous else None)
-                embedding = (ahead.submit(self.embed, batch), len(pending))
-                pending.clear()
-            if previous is not None:
-                commit(*previous)
-
+        self.ahead = ThreadPoolExecutor(1, thread_name_prefix="quarry-embed")
+        self.embedding: tuple[Future, int] | None = None  # the batch in the worker, and how many documents it came from
         try:
-            publish()
+            self.publish()
             for source in sources:
-                suffix = source.path.suffix.lower()
-                if suffix not in SUPPORTED_EXTENSIONS and not source.explicit:
-                    unsupported[suffix or "(none)"] += 1
-                    advance(1)
+                if not source.supported and not source.explicit:
+                    unsupported[source.path.suffix.lower() or "(none)"] += 1
+                    self.advance(1)
                     continue
-                seen.add(source.doc_id)  # a file that fails to load now is not "gone"
-                if confine is not None and not source.path.is_relative_to(confine):
-                    report.skipped += 1
-                    report.failed[str(source.path)] = f"{source.doc_id}: links outside {confine}, skipped"
-                    report.warnings.append(report.failed[str(source.path)])
-                    advance(1)
-                    continue
-                try:
-                    loaded = load_file(source.path, source.doc_id)
-                except LoadError as exc:
-                    report.skipped += 1
-                    report.warnings.append(str(exc))
-                    report.failed[str(source.path)] = str(exc)
-                    advance(1)
-                    continue
-                report.warnings.extend(loaded.warnings)
-                report.skipped += sum(1 for w in loaded.warnings if w.endswith("line skipped"))
-                state.total += len(loaded.documents) - 1
-                for doc in loaded.documents:
-                    seen.add(doc.doc_id)
-                    try:
-                        validate_document(doc)
-                    except (InvalidDocumentId, InvalidDocument) as exc:
-                        report.skipped += 1
-                        report.warnings.append(f"{source.path}: {exc}, skipped")
-                        continue
-                    seen.add(doc.doc_id)  # its NFC form, as stored
-                    report.loaded += 1
-                    pending.append(doc)
-                    if len(pending) >= self.batch_documents:
-                        flush()
-            while pending or embedding is not None:
-                flush()
-            publish()
+                self.seen.add(source.doc_id)  # a file that fails to load now is not "gone"
+                if str(source.path) in records:
+                    self.seen.add(records[str(source.path)].doc_id)
+                self.load(source, records, by_source)
+            while self.pending or self.embedding is not None:
+                self.flush()
+            self.store.record_files(self.pending_files)  # files whose every document was already flushed
+            self.publish()
             if prune:
-                for root in paths:
-                    if root.is_dir():
-                        prefix = str(root.resolve()) + os.sep
-                        gone = [doc_id for doc_id in self.collection.store.documents_under(prefix) if doc_id not in seen]
-                        report.removed += self.collection.delete(gone) if gone else 0
+                self.prune(paths)
         finally:
-            ahead.shutdown(wait=True, cancel_futures=True)  # a batch not committed is dropped, never half-written
-            bar.close()
+            self.ahead.shutdown(wait=True, cancel_futures=True)  # a batch not committed is dropped, never half-written
+            self.bar.close()
             self.collection.save_index()
         for suffix, count in sorted(unsupported.items()):
-            report.warnings.append(f"ignored {count} file(s) of unsupported type {suffix!r}")
-        report.seconds = time.perf_counter() - started
-        return report
+            self.report.warnings.append(f"ignored {count} file(s) of unsupported type {suffix!r}")
+        self.report.seconds = time.perf_counter() - self.started
+        return self.report
+
+    def prune(self, paths: list[Path]) -> None:
+        for root in paths:
+            if root.is_dir():
+                prefix = str(root.resolve()) + os.sep
+                under = self.store.documents_under(prefix)
+                gone = [doc_id for doc_id in under if doc_id not in self.seen]
+                self.report.removed += self.collection.delete(gone) if gone else 0
+                self.store.forget_files([p for p in {under[d] for d in gone} if not Path(p).exists()])

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from indexer.documents import Chunk, Document, normalize_doc_id
+from indexer.documents import Chunk, Document, chunk_metadata, normalize_doc_id
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
 
 
+def escape_like(text: str) -> str:
+    """Text for a LIKE pattern with ESCAPE '\\': its wildcards match only themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 @dataclass
 class StoredChunk:
     chunk_id: int
@@ -94,6 +99,21 @@ class StoredDocument:
     text: str
     n_chunks: int
     updated_at: float
+
+
+@dataclass
+class FileRecord:
+    path: str  # resolved path
+    size: int
+    mtime_ns: int
+    doc_id: str  # the file's own id (documents from it may add a suffix: mail.mbox#3)
+    doc_ids: list[str]  # every document the file produced
+
+
+_FILES_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,"
+    " doc_id TEXT NOT NULL, doc_ids TEXT NOT NULL)"
+)
 
 
 @dataclass
@@ -254,11 +274,18 @@ class Store:
 
     def documents_under(self, source_prefix: str) -> dict[str, str]:
         """doc_id -> source for documents whose source path starts with the prefix."""
-        escaped = source_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        escaped = escape_like(source_prefix)
         rows = self.conn.execute(
             "SELECT doc_id, source FROM documents WHERE source LIKE ? ESCAPE '\\'", (escaped + "%",)
         )
         return dict(rows.fetchall())
+
+    def ids_with_prefix(self, prefix: str) -> list[str]:
+        rows = self.conn.execute("SELECT doc_id FROM documents WHERE doc_id LIKE ? ESCAPE '\\'", (escape_like(prefix) + "%",))
+        return [r[0] for r in rows]
+
+    def ids_from_source(self, source: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT doc_id FROM documents WHERE source = ?", (source,))]
 
     def get_document(self, doc_id: str) -> StoredDocument | None:
         doc_id = normalize_doc_id(doc_id)
@@ -291,7 +318,8 @@ class Store:
                     part,
                 )
                 for r in rows:
-                    found[r[0]] = StoredChunk(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], json.loads(r[9]))
+                    metadata = chunk_metadata(json.loads(r[9]), r[4])
+                    found[r[0]] = StoredChunk(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], metadata)
         return found
 
     def lexical_search(self, query: str, k: int, where: tuple[str, tuple] | None = None) -> list[tuple[int, float]]:
@@ -358,6 +386,40 @@ class Store:
             rows = dict(self.conn.execute(f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({marks})", part))
             out.extend(np.frombuffer(rows[j], dtype=np.float32) for j in part)
         return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
+
+    # files: what each indexed file looked like, so an unchanged one is not even read again ------------
+    def _has_files_table(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='files'").fetchone() is not None
+
+    def file_records(self) -> dict[str, FileRecord]:
+        """path -> what it was when last indexed; empty for collections made before files were recorded."""
+        if not self._has_files_table():
+            return {}
+        rows = self.conn.execute("SELECT path, size, mtime_ns, doc_id, doc_ids FROM files")
+        return {r[0]: FileRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in rows}
+
+    def record_files(self, records: list[FileRecord]) -> None:
+        """Remember files whose documents are all committed (created here on first use: opening never writes)."""
+        if not records:
+            return
+        with self.transaction() as conn:
+            conn.execute(_FILES_SCHEMA)
+            conn.executemany(
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, doc_id, doc_ids) VALUES (?, ?, ?, ?, ?)",
+                [(r.path, r.size, r.mtime_ns, r.doc_id, json.dumps(r.doc_ids, ensure_ascii=False)) for r in records],
+            )
+
+    def forget_files(self, paths: list[str]) -> None:
+        if paths and self._has_files_table():
+            with self.transaction() as conn:
+                conn.executemany("DELETE FROM files WHERE path = ?", [(p,) for p in paths])
+
+    def ids_by_source(self) -> dict[str, list[str]]:
+        """source -> the ids of the documents that came from it (how files indexed before ids were recorded keep theirs)."""
+        out: dict[str, list[str]] = {}
+        for doc_id, source in self.conn.execute("SELECT doc_id, source FROM documents WHERE source != ''"):
+            out.setdefault(source, []).append(doc_id)
+        return out
 
     # writes --------------------------------------------------------------------------------------
     def _bump_generation(self, conn: sqlite3.Connection) -> int:

@@ -15,6 +15,8 @@ from indexer.pipeline import Indexer
 from indexer.vectors.base import set_faiss_threads
 from models import Embedder, ModelLoadError, Reranker
 from service.search.fusion import FusionConfig
+from service.search.options import SearchDefaults, SearchLimits
+from service.search.searcher import Searcher
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,29 @@ class Runtime:
         if self.catalog.exists(name):
             return self.open_collection(name)
         return self.create_collection(name)
+
+    # search --------------------------------------------------------------------------------------
+    def searcher(self, *, rerank: bool = True, embedder=None, reranker=None) -> Searcher:
+        """The Searcher every entrance uses: this runtime's fusion, defaults and limits.
+
+        rerank=False leaves the reranker unloaded (`quarry search --no-rerank`); embedder/reranker replace this
+        runtime's own models with wrappers of them (the API's guarded, micro-batched ones).
+        """
+        s = self.settings
+        if rerank and reranker is None:
+            reranker = self.reranker()
+        return Searcher(
+            embedder or self.embedder, reranker if rerank else None,
+            reranker_note=self.reranker_status.reason if rerank else "",
+            fusion=self.fusion,
+            defaults=SearchDefaults(s.top_k, s.search_mode, s.candidates),
+            limits=self.search_limits,
+        )  # fmt: skip
+
+    @property
+    def search_limits(self) -> SearchLimits:
+        s = self.settings
+        return SearchLimits(s.max_query_chars, s.max_top_k, s.max_candidates, s.max_batch_queries)
 
     def indexer(self, collection: Collection) -> Indexer:
         return Indexer(collection, self.embedder)

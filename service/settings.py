@@ -13,8 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models import DEFAULT_EMBEDDER, DEFAULT_RERANKER
-
-SearchMode = Literal["hybrid", "dense", "lexical"]
+from service.search.options import SearchMode
 
 
 def default_data_dir() -> Path:

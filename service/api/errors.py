@@ -35,7 +35,7 @@ from service.api.compat.errors import compat_error
 from service.jobs.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
 from indexer.filters import InvalidFilter
 from service.jobs.manager import InvalidJobPath, JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
-from service.search.pipeline import InvalidQuery
+from service.search.options import InvalidQuery, LimitExceeded, TooManyQueries
 
 log = logging.getLogger("quarry.api")
 
@@ -71,6 +71,8 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (InvalidDocument, 422, "invalid_document"),
     (SnapshotError, 422, "invalid_snapshot"),
     (InvalidFilter, 422, "invalid_filter"),
+    (LimitExceeded, 422, "invalid_request"),  # a configured limit (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)
+    (TooManyQueries, 413, "payload_too_large"),
     (InvalidQuery, 422, "invalid_query"),
     (ModelLoadError, 503, "model_unavailable"),
     (JobNotFound, 404, "job_not_found"),

@@ -30,7 +30,7 @@ def install_operations(app: FastAPI, settings: Settings) -> None:
     async def lifespan(app: FastAPI) -> AsyncIterator[object]:
         async with inner(app) as value:
             state = app.state.quarry
-            state.search_observers.append(metrics.observe_search)
+            state.searcher.observers.append(metrics.observe_search)  # every search entrance, one observer
             jobs = JobManager(
                 settings.data_dir, settings.job_root_paths, state.collection, state.embedder, settings.job_batch_documents
             )

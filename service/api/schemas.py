@@ -8,9 +8,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from indexer.documents import MAX_DOC_ID_LENGTH, check_metadata
 from indexer.filters import checked_filter
+from service.search.options import SearchMode
 
 
-Mode = Literal["hybrid", "dense", "lexical"]
 
 FILTER_HELP = (
     'metadata filter, e.g. {"lang": "en", "year": {"gte": 2020}, "tag": {"in": ["faq", "howto"]}, '
@@ -195,7 +195,7 @@ class DocumentList(BaseModel):
 # search ----------------------------------------------------------------------------------------
 class SearchOptions(_Strict):
     top_k: int | None = Field(None, ge=1, le=1000, description="hits to return (default QUARRY_TOP_K, 10)")
-    mode: Mode | None = Field(None, description="hybrid, dense or lexical (default QUARRY_SEARCH_MODE, hybrid)")
+    mode: SearchMode | None = Field(None, description="hybrid, dense or lexical (default QUARRY_SEARCH_MODE, hybrid)")
     rerank: bool = Field(True, description="rerank with the cross-encoder when one is loaded")
     candidates: int | None = Field(
         None, ge=1, le=1000, description="hits per retriever before fusion and reranking (default QUARRY_CANDIDATES, 50)"
@@ -250,7 +250,7 @@ class SearchHit(BaseModel):
 
 class SearchResponse(BaseModel):
     query: str
-    mode: Mode
+    mode: SearchMode
     reranked: bool
     rerank_note: str = ""
     hits: list[SearchHit]
@@ -274,6 +274,8 @@ class JobProgress(BaseModel):
     documents_done: int = Field(description="documents committed plus files skipped")
     documents_total: int = Field(description="documents found so far (a corpus.jsonl counts once until read)")
     chunks: int
+    chunks_embedded: int = Field(0, description="chunks embedded so far, committed or not")
+    chunks_estimate: int = Field(0, description="all chunks the job will embed, estimated from the bytes read so far")
     added: int
     updated: int
     unchanged: int = Field(description="same content hash as stored (after a resume: written before the restart)")
@@ -319,7 +321,7 @@ class ContextRequest(_Strict):
         None, ge=0.0, le=1.0, description="least relevance (0..1) a passage needs (default QUARRY_CONTEXT_SCORE_THRESHOLD)"
     )
     filter: MetadataFilter = Field(None, description=FILTER_HELP)
-    mode: Mode | None = None
+    mode: SearchMode | None = None
     rerank: bool = True
 
     @field_validator("query")
@@ -342,6 +344,8 @@ class ContextCitation(BaseModel):
     score: float = Field(description="relevance 0..1")
     heading_path: list[str] = []
     truncated: bool = False
+    page: int | None = Field(None, description="PDF page the passage starts on")
+    slide: int | None = Field(None, description="slide number, for presentations")
 
 
 class ContextResponse(BaseModel):

@@ -7,10 +7,7 @@ WAL plus one transaction per write means a search never sees half a document and
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-
-import numpy as np
 
 from indexer.catalog import validate_name
 from indexer.collection import Collection
@@ -22,7 +19,7 @@ from service.api import schemas
 from service.api.errors import ApiError, payload_too_large
 from service.inference import GuardedEmbedder, GuardedReranker
 from service.runtime import Runtime
-from service.search.pipeline import SearchResult, search
+from service.search.pipeline import SearchResult
 from service.settings import Settings
 
 log = logging.getLogger("quarry.api")
@@ -36,12 +33,13 @@ class ApiState:
         self.embedder = GuardedEmbedder(self.runtime.embedder)
         reranker = self.runtime.reranker()
         self.reranker = GuardedReranker(reranker) if reranker is not None else None
-        self.search_observers: list[Callable[[dict[str, float]], None]] = []  # e.g. metrics, per stage timings
         if settings.query_batching != "off":
             wait_ms = settings.query_batch_wait_ms
             if wait_ms is None:  # a GPU gains from waiting for company; a CPU is busy enough to gather it
                 wait_ms = 2.0 if self.runtime.embedder.choice.is_cuda else 0.0
             self.embedder.enable_batching(settings.query_batch_size, wait_ms)
+        # every search entrance (routes, context, OpenAI, MCP) goes through this one, with its limits and observers
+        self.searcher = self.runtime.searcher(embedder=self.embedder, reranker=self.reranker)
         # collection name -> what is wrong with its database, found at start-up (/health reports it)
         self.damaged: dict[str, str] = {}
         for name in self.runtime.catalog.names():  # open (and catch up) every collection before serving
@@ -182,63 +180,20 @@ class ApiState:
             raise _doc_not_found(collection, doc_id)
 
     # search --------------------------------------------------------------------------------------
-    def _check_query(self, query: str, options: schemas.SearchOptions) -> None:
-        """Configured limits, tighter than the schema's hard bounds (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)."""
-        s = self.settings
-        for field, value, limit, env in (
-            ("query", len(query), s.max_query_chars, "QUARRY_MAX_QUERY_CHARS"),
-            ("top_k", options.top_k or 0, s.max_top_k, "QUARRY_MAX_TOP_K"),
-            ("candidates", options.candidates or 0, s.max_candidates, "QUARRY_MAX_CANDIDATES"),
-        ):
-            if value > limit:
-                what = f"{value} characters" if field == "query" else str(value)
-                raise ApiError(422, "invalid_request", f"{field} is {what}; this server's limit is {limit} ({env})")
-
-    def search(
-        self, collection: Collection, query: str, options: schemas.SearchOptions, query_vector: np.ndarray | None = None
-    ) -> schemas.SearchResponse:
-        self._check_query(query, options)
-        want_rerank = options.rerank
-        note = self.runtime.reranker_status.reason if want_rerank else ""
-        result = search(
-            collection,
-            self.embedder,
-            query,
-            top_k=options.top_k or self.settings.top_k,
-            mode=options.mode or self.settings.search_mode,
-            reranker=self.reranker if want_rerank else None,
-            rerank=want_rerank,
-            candidates=options.candidates or self.settings.candidates,
-            rerank_note=note,
-            filter=options.filter,
-            min_score=options.min_score,
-            group_by_document=options.group_by_document,
-            query_vector=query_vector,
-            fusion=self.runtime.fusion,
-        )
-        for observe in self.search_observers:
-            observe(result.timings_ms)
-        return _response(result)
+    def search(self, collection: Collection, query: str, options: schemas.SearchOptions) -> schemas.SearchResponse:
+        return _response(self.searcher.search(collection, query, **_options(options)))
 
     def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
-        if len(body.queries) > self.settings.max_batch_queries:
-            raise payload_too_large(
-                f"{len(body.queries)} queries in one request; the limit is {self.settings.max_batch_queries}"
-                " (QUARRY_MAX_BATCH_QUERIES): split the batch"
-            )
-        for query in body.queries:
-            self._check_query(query, body)
-        started = time.perf_counter()
-        mode = body.mode or self.settings.search_mode
-        vectors: list = [None] * len(body.queries)
-        embed_ms = 0.0
-        if mode in ("hybrid", "dense"):  # one forward pass for every query
-            t = time.perf_counter()
-            vectors = list(self.embedder.encode([q.strip() for q in body.queries]))
-            embed_ms = (time.perf_counter() - t) * 1000
-        results = [self.search(collection, q, body, vector) for q, vector in zip(body.queries, vectors)]
-        total = (time.perf_counter() - started) * 1000
-        return schemas.BatchSearchResponse(results=results, timings_ms={"embed": round(embed_ms, 3), "total": round(total, 3)})
+        results, timings = self.searcher.search_batch(collection, body.queries, **_options(body))
+        return schemas.BatchSearchResponse(results=[_response(r) for r in results], timings_ms=timings)
+
+
+def _options(options: schemas.SearchOptions) -> dict:
+    """A request's search options as Searcher keywords (None: the server's default)."""
+    return dict(
+        top_k=options.top_k, mode=options.mode, candidates=options.candidates, rerank=options.rerank,
+        filter=options.filter, min_score=options.min_score, group_by_document=options.group_by_document,
+    )  # fmt: skip
 
 
 def _doc_not_found(collection: Collection, doc_id: str) -> DocumentNotFound:

@@ -40,16 +40,15 @@ def cmd_eval(args) -> int:
     collection, reused = ensure_collection(runtime, dataset, progress=False if args.json else None)
     index_s = time.perf_counter() - started
     results = []
+    searcher = runtime.searcher(rerank=any(rerank is not False for _, rerank in runs))  # loads the reranker only if a run wants it
     for mode, rerank in runs:
         mode = mode or settings.search_mode
-        reranker, note = None, ""
-        if rerank is not False:
-            reranker = runtime.reranker()
-            note = runtime.reranker_status.reason
-            if reranker is None and rerank is True:
-                raise ValueError(f"--rerank asked for, but no reranker could be loaded: {note}")
-        label = mode + (RERANK_SUFFIX if reranker is not None else "")
-        result = run_eval(collection, runtime.embedder, dataset, mode=mode, reranker=reranker, rerank=reranker is not None, candidates=args.candidates or settings.candidates, label=label, fusion=runtime.fusion)
+        use_reranker = rerank is not False and searcher.reranker is not None
+        note = searcher.reranker_note if rerank is not False else ""
+        if rerank is True and searcher.reranker is None:
+            raise ValueError(f"--rerank asked for, but no reranker could be loaded: {note}")
+        label = mode + (RERANK_SUFFIX if use_reranker else "")
+        result = run_eval(searcher, collection, dataset, mode=mode, rerank=use_reranker, candidates=args.candidates or None, label=label)
         result.note = note
         results.append(result)
     runtime.close()

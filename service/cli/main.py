@@ -10,10 +10,10 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service.cli import backup, check, mcp, serve
+from service.cli import backup, check, delete, mcp, serve
 from service.cli import eval as eval_commands
 from service.cli.common import runtime_from_args
-from service.search.pipeline import MODES, InvalidQuery, search, validate_query
+from service.search.options import MODES, InvalidQuery
 from service.settings import SettingsError
 
 log = logging.getLogger("quarry")
@@ -30,6 +30,13 @@ def _quiet_libraries() -> None:
         pass
 
 
+def _print_warning(message: str) -> None:
+    """As it happens, above the progress bar rather than through it."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
 def cmd_index(args) -> int:
     runtime = runtime_from_args(args)
     for raw in args.paths:  # fail before loading any model or touching the collection
@@ -39,9 +46,13 @@ def cmd_index(args) -> int:
     indexer = runtime.indexer(collection)
     if args.batch_documents:
         indexer.batch_documents = args.batch_documents
-    report = indexer.index_paths(args.paths, prune=args.prune, progress=False if args.no_progress else None)
-    for warning in report.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    printed: list[str] = []
+    report = indexer.index_paths(
+        args.paths, prune=args.prune, progress=False if args.no_progress else None, rehash=args.rehash,
+        on_warning=lambda message: (printed.append(message), _print_warning(message)),
+    )  # fmt: skip
+    for warning in report.warnings[len(printed):]:  # the end-of-run summary of ignored types
+        _print_warning(warning)
     counts = collection.counts()
     runtime.close()
     if args.json:
@@ -58,25 +69,11 @@ def cmd_index(args) -> int:
 
 def cmd_search(args) -> int:
     runtime = runtime_from_args(args)
-    settings = runtime.settings
     collection = runtime.open_collection(args.collection)
-    mode = args.mode or settings.search_mode
-    validate_query(args.query, args.top_k or settings.top_k, mode, args.candidates or settings.candidates)  # before any model loads
+    options = dict(top_k=args.top_k or None, mode=args.mode, candidates=args.candidates or None)
+    runtime.searcher(rerank=False).check(args.query, **options)  # limits and options, before any model loads
     want_rerank = not args.no_rerank
-    reranker = runtime.reranker() if want_rerank else None
-    note = "" if not want_rerank else runtime.reranker_status.reason
-    result = search(
-        collection,
-        runtime.embedder,
-        args.query,
-        top_k=args.top_k or settings.top_k,
-        mode=mode,
-        reranker=reranker,
-        rerank=want_rerank,
-        candidates=args.candidates or settings.candidates,
-        rerank_note=note,
-        fusion=runtime.fusion,
-    )
+    result = runtime.searcher(rerank=want_rerank).search(collection, args.query, rerank=want_rerank, **options)
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
         return 0
@@ -118,6 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--collection", "-c", required=True)
     p.add_argument("--prune", action="store_true", help="remove documents whose files are gone from these folders")
+    p.add_argument(
+        "--rehash", action="store_true",
+        help="read every file and compare content hashes, even when its size and modification time are unchanged",
+    )  # fmt: skip
     p.add_argument("--batch-documents", type=int, default=0, help="documents per transaction (default: 64 on CPU, 512 on a GPU)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
-    for command in (serve, check, backup, mcp, eval_commands):
+    for command in (serve, check, delete, backup, mcp, eval_commands):
         command.register(sub)
     return parser
 

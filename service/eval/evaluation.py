@@ -18,8 +18,7 @@ from indexer.beir import BeirDataset
 from indexer.collection import Collection
 from indexer.layout import atomic_write_text
 from service.eval.ir_metrics import dedupe, mean_metrics, percentile, query_metrics
-from service.search.fusion import FusionConfig
-from service.search.pipeline import search
+from service.search.searcher import Searcher
 
 STAMP = "beir.json"
 EVAL_DEPTH = 100  # recall@100 needs 100 documents per query
@@ -141,20 +140,22 @@ def evaluate_rankings(label: str, rankings: dict[str, list[str]], dataset: BeirD
     return EvalResult(label, metrics, outcomes)
 
 
-def run_eval(collection: Collection, embedder, dataset: BeirDataset, *, mode: str, reranker=None, rerank: bool = False, candidates: int = 50, label: str = "", fusion: FusionConfig | None = None) -> EvalResult:
-    """Every judged query through the same `search` the API uses; chunk hits are folded into documents."""
+def run_eval(searcher: Searcher, collection: Collection, dataset: BeirDataset, *, mode: str | None = None, rerank: bool = False, candidates: int | None = None, label: str = "") -> EvalResult:
+    """Every judged query through the Searcher the API uses (its limits, fusion and metrics); chunk hits are
+    folded into documents."""
     rankings: dict[str, list[str]] = {}
     latencies: list[float] = []
     reranked = False
+    options = dict(top_k=EVAL_DEPTH, mode=mode, rerank=rerank)
     first = next(iter(dataset.queries.values()))
-    search(collection, embedder, first, top_k=EVAL_DEPTH, mode=mode, reranker=reranker, rerank=rerank, fusion=fusion)  # warm-up, untimed
+    searcher.search(collection, first, **options)  # warm-up, untimed
     for query_id, text in dataset.queries.items():
         started = time.perf_counter()
-        result = search(collection, embedder, text, top_k=EVAL_DEPTH, mode=mode, reranker=reranker, rerank=rerank, candidates=max(candidates, EVAL_DEPTH), fusion=fusion)
+        result = searcher.search(collection, text, candidates=max(candidates or searcher.defaults.candidates, EVAL_DEPTH), **options)
         latencies.append((time.perf_counter() - started) * 1000)
         reranked = reranked or result.reranked
         rankings[query_id] = dedupe([hit.doc_id for hit in result.hits])
-    evaluated = evaluate_rankings(label or mode, rankings, dataset, latencies)
+    evaluated = evaluate_rankings(label or str(mode or searcher.defaults.mode), rankings, dataset, latencies)
     evaluated.reranked = reranked
     return evaluated
 

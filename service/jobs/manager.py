@@ -98,6 +98,8 @@ class Job:
     documents_done: int = 0
     documents_total: int = 0
     chunks: int = 0
+    chunks_embedded: int = 0
+    chunks_estimate: int = 0  # all chunks this job will embed, estimated from the bytes read so far
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -113,6 +115,7 @@ class Job:
         self.documents_done, self.documents_total = progress.done, progress.total
         self.chunks, self.added, self.updated, self.unchanged, self.skipped = r.chunks, r.added, r.updated, r.unchanged, r.skipped
         self.elapsed_s, self.rate, self.eta_s = round(progress.elapsed, 3), round(progress.rate, 3), progress.eta
+        self.chunks_embedded, self.chunks_estimate = progress.chunks_done, progress.chunks_total
         self.errors = dict(r.failed)
 
 

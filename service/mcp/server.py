@@ -27,8 +27,7 @@ from service.api import schemas
 from service.api.auth import Principal, authenticate
 from service.api.errors import ApiError, error_response
 from indexer.filters import InvalidFilter
-from service.search.relevance import relevant_search
-from service.search.pipeline import InvalidQuery
+from service.search.options import InvalidQuery
 
 log = logging.getLogger("quarry.mcp")
 LOCAL_USER = Principal("local", "admin")
@@ -136,11 +135,7 @@ class QuarryMCP:
     def _tool_search(self, principal: Principal, args: SearchArgs) -> tuple[str, dict]:
         state = self.get_state()
         collection = state.collection(args.collection)
-        result = relevant_search(
-            collection, state.embedder, args.query, top_k=args.top_k, reranker=state.reranker,
-            rerank=state.reranker is not None, mode=state.settings.search_mode,
-            candidates=state.settings.candidates, filter=args.filter, fusion=state.runtime.fusion,
-        )  # fmt: skip
+        result = state.searcher.relevant(collection, args.query, top_k=args.top_k, filter=args.filter)
         hits = []
         for n, scored in enumerate(result.hits, start=1):
             h = scored.hit

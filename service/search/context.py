@@ -27,6 +27,8 @@ class Citation:
     score: float
     heading_path: list[str] = field(default_factory=list)
     truncated: bool = False
+    page: int | None = None  # PDF page the passage starts on
+    slide: int | None = None  # slide number, for presentations
 
 
 @dataclass
@@ -58,9 +60,14 @@ class TokenCounter:
         return text[: offsets[tokens - 1][1]].rstrip()
 
 
+def _locator(hit) -> str:
+    metadata = getattr(hit, "metadata", None) or {}
+    return "".join(f", {name} {metadata[key]}" for key, name in (("page", "p."), ("slide", "slide")) if key in metadata)
+
+
 def _header(n: int, hit) -> str:
     label = hit.title or hit.doc_id
-    where = f" ({hit.source})" if hit.source and hit.source != label else ""
+    where = f" ({hit.source}{_locator(hit)})" if hit.source and hit.source != label else (f" ({_locator(hit)[2:]})" if _locator(hit) else "")
     heading = " > ".join(hit.heading_path)
     return f"[{n}] {label}{where}" + (f" # {heading}" if heading else "")
 
@@ -96,7 +103,7 @@ def build_context(hits: list[ScoredHit], counter: TokenCounter, max_tokens: int)
         used += cost
         citations.append(
             Citation(n, hit.doc_id, hit.chunk_id, hit.title, hit.source, hit.start, end, scored.relevance,
-                     list(hit.heading_path), truncated)
+                     list(hit.heading_path), truncated, (hit.metadata or {}).get("page"), (hit.metadata or {}).get("slide"))
         )  # fmt: skip
     context = SEPARATOR.join(parts)
     return ContextBlock(context, citations, counter.count(context) if context else 0, not citations, len(hits))

@@ -1,4 +1,4 @@
-"""The search pipeline shared by the CLI and the API.
+"""The search pipeline: one function from a query to ranked hits (service.search.searcher binds its configuration).
 
 query -> embed -> dense top-k (FAISS) + lexical top-k (FTS5 BM25) -> fuse -> rerank top N -> hits
 """
@@ -13,12 +13,7 @@ import numpy as np
 from indexer.collection import Collection
 from indexer.filters import SqlFilter, compile_filter
 from service.search.fusion import FusionConfig, blend_rerank, fuse
-
-MODES = ("hybrid", "dense", "lexical")
-
-
-class InvalidQuery(ValueError):
-    pass
+from service.search.options import MODES, InvalidQuery, SearchMode
 
 
 @dataclass
@@ -52,7 +47,7 @@ def validate_query(query: str, top_k: int, mode: str, candidates: int) -> str:
     if not isinstance(query, str) or not query.strip():
         raise InvalidQuery("empty query: give some words to search for")
     if mode not in MODES:
-        raise InvalidQuery(f"unknown search mode {mode!r}: use one of {', '.join(MODES)}")
+        raise InvalidQuery(f"unknown search mode {str(mode)!r}: use one of {', '.join(MODES)}")
     if top_k < 1:
         raise InvalidQuery(f"top_k must be at least 1 (got {top_k})")
     if candidates < 1:
@@ -66,7 +61,7 @@ def search(
     query: str,
     *,
     top_k: int = 10,
-    mode: str = "hybrid",
+    mode: SearchMode | str = SearchMode.HYBRID,
     reranker=None,
     rerank: bool = True,
     candidates: int = 50,
@@ -85,6 +80,7 @@ def search(
     best chunk. query_vector: an embedding computed by the caller (batch search embeds all at once).
     """
     query = validate_query(query, top_k, mode, candidates)
+    mode = SearchMode(mode)
     where = compile_filter(filter) if not isinstance(filter, SqlFilter) else filter
     depth = max(candidates, top_k)
     timings: dict[str, float] = {}
@@ -92,19 +88,19 @@ def search(
 
     dense: list[tuple[int, float]] = []
     lexical: list[tuple[int, float]] = []
-    if mode in ("hybrid", "dense"):
+    if mode.embeds:
         t = time.perf_counter()
         vector = embedder.encode([query])[0] if query_vector is None else query_vector
         timings["embed"] = _ms(t)
         t = time.perf_counter()
         dense = collection.dense_search(vector, depth) if where is None else _dense_filtered(collection, vector, depth, where)
         timings["dense"] = _ms(t)
-    if mode in ("hybrid", "lexical"):
+    if mode is not SearchMode.DENSE:
         t = time.perf_counter()
         lexical = collection.lexical_search(query, depth, None if where is None else (where.sql, where.params))
         timings["lexical"] = _ms(t)
 
-    if mode == "hybrid":
+    if mode is SearchMode.HYBRID:
         ranked = fuse(dense, lexical, fusion)
     else:
         ranked = dense or lexical
@@ -136,7 +132,7 @@ def search(
         c = chunks[chunk_id]
         hits.append(SearchHit(c.doc_id, chunk_id, round(float(score), 6), c.text, c.title, c.source, c.metadata, c.start, c.end, c.heading_path))
     timings["total"] = _ms(started)
-    return SearchResult(query, mode, reranked, hits, timings, "" if reranked else rerank_note)
+    return SearchResult(query, mode.value, reranked, hits, timings, "" if reranked else rerank_note)
 
 
 def _dense_filtered(collection: Collection, vector: np.ndarray, depth: int, where: SqlFilter) -> list[tuple[int, float]]:

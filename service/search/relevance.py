@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from indexer.collection import Collection
-from service.search.fusion import FusionConfig
-from service.search.pipeline import SearchHit, SearchResult, search
+from service.search.pipeline import SearchHit, SearchResult
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -37,27 +36,8 @@ class RelevantResult:
     rerank_note: str = ""
 
 
-def relevant_search(
-    collection: Collection,
-    embedder,
-    query: str,
-    *,
-    top_k: int,
-    reranker=None,
-    rerank: bool = True,
-    mode: str = "hybrid",
-    candidates: int = 50,
-    filter: dict | None = None,
-    score_threshold: float = 0.0,
-    rerank_note: str = "",
-    fusion: FusionConfig | None = None,
-) -> RelevantResult:
-    """The shared search, with every hit given a 0..1 relevance; hits below the threshold are dropped."""
-    vector = embedder.encode([query.strip()])[0] if query.strip() else None
-    result: SearchResult = search(
-        collection, embedder, query, top_k=top_k, mode=mode, reranker=reranker, rerank=rerank,
-        candidates=candidates, rerank_note=rerank_note, filter=filter, query_vector=vector, fusion=fusion,
-    )  # fmt: skip
+def with_relevance(collection: Collection, result: SearchResult, vector: np.ndarray | None, score_threshold: float = 0.0) -> RelevantResult:
+    """Every hit of `result` given a 0..1 relevance (vector: the query's embedding); hits below the threshold dropped."""
     if result.reranked:
         scores = sigmoid([h.score for h in result.hits])
         kind = "reranker"

@@ -114,3 +114,15 @@ def test_unloadable_reranker_degrades_with_a_reason(settings_env, tmp_path, caps
     result = json.loads(out)
     assert code == 0 and result["reranked"] is False and "could not load reranker" in result["rerank_note"]
     assert result["hits"]
+
+
+def test_rehash_and_delete_by_id_and_by_path(settings_env, tmp_path, capsys):
+    corpus = write_mixed_corpus(tmp_path / "corpus")
+    assert run(capsys, "index", str(corpus), "-c", "c", "--no-progress")[0] == 0
+    code, out, _ = run(capsys, "index", str(corpus), "-c", "c", "--no-progress", "--rehash", "--json")
+    assert code == 0 and (json.loads(out)["loaded"], json.loads(out)["unchanged"]) == (4, 4)  # read again, nothing changed
+    code, out, err = run(capsys, "delete", "corpus/bikes.html", str(corpus / "tea.pdf"), "nowhere/x", "-c", "c")
+    assert code == 0 and "removed 2 document(s)" in out and "no document with id or source 'nowhere/x'" in err
+    code, out, _ = run(capsys, "delete", str(corpus), "-c", "c", "--dry-run")
+    assert "would remove 2 document(s)" in out
+    assert run(capsys, "delete", "nowhere/x", "-c", "c")[0] == 1

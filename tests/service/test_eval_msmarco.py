@@ -19,8 +19,9 @@ def test_default_hybrid_scores_at_least_dense_on_msmarco_subset(tmp_path):
     dataset = load_beir(DATASET)
     runtime = Runtime(Settings(data_dir=tmp_path, reranker="none", device="cpu"))
     collection, _ = ensure_collection(runtime, dataset, progress=False)
-    dense = run_eval(collection, runtime.embedder, dataset, mode="dense", fusion=runtime.fusion)
-    hybrid = run_eval(collection, runtime.embedder, dataset, mode="hybrid", fusion=runtime.fusion)
+    searcher = runtime.searcher(rerank=False)
+    dense = run_eval(searcher, collection, dataset, mode="dense")
+    hybrid = run_eval(searcher, collection, dataset, mode="hybrid")
     runtime.close()
     assert dense.metrics["ndcg@10"] == pytest.approx(0.798, abs=0.005)
     assert hybrid.metrics["ndcg@10"] >= dense.metrics["ndcg@10"]

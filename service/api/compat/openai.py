@@ -13,7 +13,6 @@ import numpy as np
 
 from service.api.errors import ApiError
 from indexer.filters import from_openai_filter
-from service.search.relevance import relevant_search
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
 # One input past this is refused (400) before any tokenizing: the model reads only its first
@@ -126,14 +125,13 @@ def vector_store_search(state, collection, body) -> dict:
     ranking = body.ranking_options
     want_rerank = ranking is None or ranking.ranker != "none"
     threshold = ranking.score_threshold if ranking is not None and ranking.score_threshold is not None else 0.0
+    for query in queries:  # every query within the limits before any is searched
+        state.searcher.check(query, top_k=body.max_num_results)
     best: dict[int, Any] = {}
     for query in queries:  # several queries: their hits merged, each chunk at its best score
-        result = relevant_search(
-            collection, state.embedder, query, top_k=body.max_num_results,
-            reranker=state.reranker if want_rerank else None, rerank=want_rerank,
-            mode=state.settings.search_mode, candidates=state.settings.candidates,
-            filter=where, score_threshold=threshold, fusion=state.runtime.fusion,
-        )  # fmt: skip
+        result = state.searcher.relevant(
+            collection, query, top_k=body.max_num_results, rerank=want_rerank, filter=where, score_threshold=threshold
+        )
         for scored in result.hits:
             kept = best.get(scored.hit.chunk_id)
             if kept is None or scored.relevance > kept.relevance:

@@ -6,7 +6,6 @@ from service.api.auth import require
 from service.api.schemas import ContextRequest, ContextResponse
 from service.api.deps import CollectionDep, StateDep
 from service.search.context import TokenCounter, build_context
-from service.search.relevance import relevant_search
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["context"])
 
@@ -17,11 +16,9 @@ router = APIRouter(prefix="/v1/collections/{name}", tags=["context"])
 def context(body: ContextRequest, collection: CollectionDep, state: StateDep) -> ContextResponse:
     """Paste `context` into the prompt and cite [n]; when `no_relevant_context` is true, say you don't know."""
     threshold = state.settings.context_score_threshold if body.score_threshold is None else body.score_threshold
-    result = relevant_search(
-        collection, state.embedder, body.query, top_k=body.top_k,
-        reranker=state.reranker if body.rerank else None, rerank=body.rerank,
-        mode=body.mode or state.settings.search_mode, candidates=state.settings.candidates,
-        filter=body.filter, score_threshold=threshold, fusion=state.runtime.fusion,
+    result = state.searcher.relevant(
+        collection, body.query, top_k=body.top_k, mode=body.mode, rerank=body.rerank, filter=body.filter,
+        score_threshold=threshold,
     )  # fmt: skip
     block = build_context(result.hits, TokenCounter(state.embedder.tokenizer), body.max_tokens)
     return ContextResponse(

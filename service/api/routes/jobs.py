@@ -34,7 +34,8 @@ Read = Depends(require("read"))
 
 def job_info(job: Job) -> JobInfo:
     progress = JobProgress(
-        documents_done=job.documents_done, documents_total=job.documents_total, chunks=job.chunks, added=job.added,
+        documents_done=job.documents_done, documents_total=job.documents_total, chunks=job.chunks,
+        chunks_embedded=job.chunks_embedded, chunks_estimate=job.chunks_estimate, added=job.added,
         updated=job.updated, unchanged=job.unchanged, skipped=job.skipped, elapsed_s=job.elapsed_s,
         rate_docs_per_s=job.rate, eta_s=None if job.eta_s is None else round(job.eta_s, 1),
     )  # fmt: skip
