@@ -75,9 +75,9 @@ def gated_batches(monkeypatch):
     gate = BatchGate()
     real_commit, real_close = Indexer.commit, JobManager.close
 
-    def commit(self, batch, report):
+    def commit(self, batch, *args, **kwargs):
         gate.pass_through()
-        return real_commit(self, batch, report)
+        return real_commit(self, batch, *args, **kwargs)
 
     def close(self, timeout=60.0):
         self._stop.set()
