@@ -133,7 +133,16 @@ class Settings(BaseSettings):
         description="largest request body the API accepts (413 above); the archive upload route uses "
         "max_upload_bytes instead",
     )
-    max_document_chars: int = Field(2_000_000, ge=1, description="largest document text the API accepts (413 above)")
+    max_document_chars: int = Field(
+        2_000_000, ge=1,
+        description="largest document text the API accepts (413 above); batch jobs and `quarry index` skip a longer "
+        "document read from a file, with a warning (`quarry index --max-document-chars` raises it for one run)",
+    )
+    max_file_bytes: int = Field(
+        100_000_000, ge=1,
+        description="largest file batch jobs and `quarry index` read; a bigger one is skipped unread with a warning "
+        "(`quarry index --max-file-bytes` raises it for one run). Documents read from files also obey max_document_chars",
+    )
     max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
     max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")
     query_batching: Literal["auto", "on", "off"] = Field(
@@ -196,6 +205,11 @@ class Settings(BaseSettings):
     max_candidates: int = Field(
         1000, ge=1, le=1000,
         description="largest candidates a request may ask for (422 above); can only lower the schema's bound",
+    )
+    max_rerank_candidates: int = Field(
+        100, ge=1, le=1000,
+        description="most candidates the reranker scores per query (the best-fused ones; top_k is always covered): "
+        "bounds the dearest work one search can ask for",
     )
     # Speed
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(

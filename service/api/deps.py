@@ -34,3 +34,11 @@ def get_collection(request: Request, state: StateDep, name: CollectionName) -> C
 
 
 CollectionDep = Annotated[Collection, Depends(get_collection)]
+
+
+def client_gone(request: Request):
+    """For work in the threadpool: a check that the HTTP client is still there (a batch asks it between queries,
+    so a client that hung up stops costing the server)."""
+    from anyio import from_thread
+
+    return lambda: from_thread.run(request.is_disconnected)

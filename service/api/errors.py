@@ -35,7 +35,7 @@ from service.api.compat.errors import compat_error
 from service.jobs.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
 from indexer.filters import InvalidFilter
 from service.jobs.manager import InvalidJobPath, JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
-from service.search.options import InvalidQuery, LimitExceeded, TooManyQueries
+from service.search.options import InvalidQuery, LimitExceeded, SearchCancelled, TooManyQueries
 
 log = logging.getLogger("quarry.api")
 
@@ -73,6 +73,7 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (InvalidFilter, 422, "invalid_filter"),
     (LimitExceeded, 422, "invalid_request"),  # a configured limit (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)
     (TooManyQueries, 413, "payload_too_large"),
+    (SearchCancelled, 499, "client_closed_request"),  # nobody reads it: the client is gone
     (InvalidQuery, 422, "invalid_query"),
     (ModelLoadError, 503, "model_unavailable"),
     (JobNotFound, 404, "job_not_found"),

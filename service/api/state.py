@@ -183,8 +183,8 @@ class ApiState:
     def search(self, collection: Collection, query: str, options: schemas.SearchOptions) -> schemas.SearchResponse:
         return _response(self.searcher.search(collection, query, **_options(options)))
 
-    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
-        results, timings = self.searcher.search_batch(collection, body.queries, **_options(body))
+    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest, cancelled=None) -> schemas.BatchSearchResponse:
+        results, timings = self.searcher.search_batch(collection, body.queries, cancelled=cancelled, **_options(body))
         return schemas.BatchSearchResponse(results=[_response(r) for r in results], timings_ms=timings)
 
 

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from indexer.errors import StorageError
-from indexer.pipeline import Indexer, IndexProgress
+from indexer.pipeline import FileLimits, Indexer, IndexProgress
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +193,14 @@ class JobManager:
         open_collection: Callable[[str], object],
         embedder,
         batch_documents: int | None = None,
+        limits: FileLimits | None = None,
     ):
         self.roots = roots
         self.uploads = Path(data_dir) / "uploads"
         self.open_collection = open_collection
         self.embedder = embedder
         self.batch_documents = batch_documents
+        self.limits = limits or FileLimits()  # per file and per document, as for `quarry index`
         self.store = JobStore(Path(data_dir) / "jobs.sqlite")
         self._jobs: dict[str, Job] = {job.id: job for job in self.store.load()}
         self._lock = threading.Lock()
@@ -321,7 +323,9 @@ class JobManager:
                     raise JobPathNotFound(f"the unpacked archive of job {job.id} is gone from {path}")
             else:
                 path, root = check_job_path(job.path, self.roots)  # the roots may have changed since it was queued
-            indexer = Indexer(self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents)
+            indexer = Indexer(
+                self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents, limits=self.limits
+            )
             report = indexer.index_paths([path], progress=False, on_progress=on_progress, confine=root)
             job.state, job.message = "succeeded", report.summary()
         except _Stop as stop:

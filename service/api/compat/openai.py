@@ -13,6 +13,7 @@ import numpy as np
 
 from service.api.errors import ApiError
 from indexer.filters import from_openai_filter
+from service.search.options import SearchCancelled
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
 # One input past this is refused (400) before any tokenizing: the model reads only its first
@@ -117,7 +118,7 @@ def _attributes(metadata: dict, prefix: str = "") -> dict:
     return out
 
 
-def vector_store_search(state, collection, body) -> dict:
+def vector_store_search(state, collection, body, cancelled=None) -> dict:
     queries = [body.query] if isinstance(body.query, str) else list(body.query)
     if not queries or any(not isinstance(q, str) or not q.strip() for q in queries):
         raise bad_request("'query' must be a non-empty string or a non-empty array of non-empty strings", "query")
@@ -125,10 +126,13 @@ def vector_store_search(state, collection, body) -> dict:
     ranking = body.ranking_options
     want_rerank = ranking is None or ranking.ranker != "none"
     threshold = ranking.score_threshold if ranking is not None and ranking.score_threshold is not None else 0.0
+    state.searcher.limits.check_batch(queries)  # as many queries as a batch search takes (QUARRY_MAX_BATCH_QUERIES)
     for query in queries:  # every query within the limits before any is searched
         state.searcher.check(query, top_k=body.max_num_results)
     best: dict[int, Any] = {}
     for query in queries:  # several queries: their hits merged, each chunk at its best score
+        if cancelled is not None and cancelled():
+            raise SearchCancelled("the client went away before every query was searched")
         result = state.searcher.relevant(
             collection, query, top_k=body.max_num_results, rerank=want_rerank, filter=where, score_threshold=threshold
         )
