@@ -33,7 +33,7 @@ def retrieve_lists(collection, embedder, dataset, depth: int):
 
 
 def to_docs(collection, ranked, limit: int = 100) -> list[str]:
-    chunks = collection.store.chunks_by_id([cid for cid, _ in ranked])
+    chunks = collection.chunks([cid for cid, _ in ranked])
     return dedupe([chunks[cid].doc_id for cid, _ in ranked if cid in chunks])[:limit]
 
 

@@ -11,19 +11,22 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from indexer.errors import CollectionBusy, EmbedderMismatch, QuarryError, StorageError
+from indexer.filters import Node, compile_filter
 from indexer.layout import DATABASE, INDEX_FILE, Manifest, read_stamp, save_index_files
 from indexer.locking import WriterLock
-from indexer.store import PreparedDocument, Store, WriteResult
+from indexer.store import PreparedDocument, Store, StoredChunk, StoredDocument, WriteResult
 from indexer.vectors.base import VectorIndex
 from indexer.vectors.factory import create_index, load_index
 
 log = logging.getLogger(__name__)
+Filter = Node | dict | None  # a metadata filter: the JSON spec or its parsed tree (indexer.filters)
 
 
 def same_embedder(a: str, b: str) -> bool:
@@ -274,15 +277,50 @@ class Collection:
         return existed
 
     # reads ---------------------------------------------------------------------------------------
-    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+    # The service reads only through these: it passes filters (indexer.filters), never SQL, and never
+    # touches the store (Haystack's document stores and Chroma's metadata segment draw the same line).
+    def dense_search(self, query_vector: np.ndarray, k: int, filter: Filter = None) -> list[tuple[int, float]]:
+        """[(chunk id, cosine)] best first; with a filter, the k best chunks whose documents match it."""
         self.refresh()
+        where = compile_filter(filter)
+        if where is None:
+            return self._dense(query_vector, k)
+        fetch = max(k * 4, 64)  # over-fetch from the vector index, keep matches; grow until enough or exhausted
+        while True:
+            found = self._dense(query_vector, fetch)
+            keep = self.store.chunks_matching([cid for cid, _ in found], where)
+            hits = [(cid, score) for cid, score in found if cid in keep]
+            if len(hits) >= k or len(found) < fetch:
+                return hits[:k]
+            fetch *= 4
+
+    def _dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         scores, ids = self.index.search(query_vector, k)
         if ids.size == 0:
             return []
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
-    def lexical_search(self, query: str, k: int, where: tuple[str, tuple] | None = None) -> list[tuple[int, float]]:
-        return self.store.lexical_search(query, k, where)
+    def lexical_search(self, query: str, k: int, filter: Filter = None) -> list[tuple[int, float]]:
+        """[(chunk id, BM25)] best first, only chunks whose documents match the filter when one is given."""
+        return self.store.lexical_search(query, k, compile_filter(filter))
+
+    def chunks(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
+        """Chunks with their documents' title, source and metadata, all read from one committed state."""
+        return self.store.chunks_by_id(chunk_ids)
+
+    def vectors(self, chunk_ids: np.ndarray) -> np.ndarray:
+        """The stored (normalized) vectors of these chunks, in order, from one committed state."""
+        with self.store.snapshot():
+            return self.store.vectors_for(chunk_ids)
+
+    def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
+        return self.store.content_hashes(doc_ids)
+
+    def get_document(self, doc_id: str) -> StoredDocument | None:
+        return self.store.get_document(doc_id)
+
+    def list_documents(self, limit: int = 100, offset: int = 0) -> list[StoredDocument]:
+        return self.store.list_documents(limit, offset)
 
     def counts(self) -> dict:
         documents, chunks = self.store.counts()

@@ -9,6 +9,9 @@
 
 Values are always bound as SQL parameters; field names are checked against a strict pattern, and
 nested fields use dots ("author.name"). The compiled condition reads `d.metadata` (documents aliased d).
+The service parses a filter (parse_filter: early, clear errors) and hands the tree to Collection, which
+compiles it here; no SQL text crosses the storage boundary (Chroma's metadata segment takes a `where`
+dict the same way and builds its SQL inside).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 OPERATORS = ("eq", "ne", "in", "nin", "gt", "gte", "lt", "lte")
-OPENAI_COMPARISONS = OPERATORS
 RANGE_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 COMBINATORS = ("and", "or")
 MAX_DEPTH = 8
@@ -178,29 +180,10 @@ def _compile(node: Node, params: list) -> str:
     return f"(json_type(d.metadata, ?) IN {kinds} AND {value_sql} {RANGE_OPS[node.op]} ?)"
 
 
-def from_openai_filter(spec: Any, where: str = "filters") -> dict:
-    """OpenAI's filter shape -> ours. Comparison: {"type": "eq", "key": "lang", "value": "en"};
-    compound: {"type": "and"|"or", "filters": [...]}. Raises InvalidFilter."""
-    if not isinstance(spec, dict):
-        raise InvalidFilter(f"{where}: expected an object with a 'type'")
-    kind = spec.get("type")
-    if kind in COMBINATORS:
-        children = spec.get("filters")
-        if not isinstance(children, list) or not children:
-            raise InvalidFilter(f"{where}.filters: a compound filter needs a non-empty list of filters")
-        return {kind: [from_openai_filter(child, f"{where}.filters[{i}]") for i, child in enumerate(children)]}
-    if kind in OPENAI_COMPARISONS:
-        if not isinstance(spec.get("key"), str) or "value" not in spec:
-            raise InvalidFilter(f"{where}: a comparison filter needs 'key' (a string) and 'value'")
-        return {spec["key"]: {kind: spec["value"]}}
-    raise InvalidFilter(
-        f"{where}.type: {kind!r} is not a filter type: use {', '.join(OPENAI_COMPARISONS)} (comparison) or and, or (compound)"
-    )
-
-
 def compile_filter(spec: Any) -> SqlFilter | None:
-    """The JSON filter -> a parameterized SQL condition, or None when there is nothing to filter."""
-    node = parse_filter(spec)
+    """A filter (the JSON spec, or the tree parse_filter made of it) -> a parameterized SQL condition, or None
+    when there is nothing to filter. Only indexer/ calls this: the service passes filters, never SQL."""
+    node = spec if isinstance(spec, (Condition, Compound)) else parse_filter(spec)
     if node is None:
         return None
     params: list = []

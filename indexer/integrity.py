@@ -21,7 +21,7 @@ from indexer.documents import check_metadata
 from indexer.layout import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Manifest, read_stamp
 from indexer.errors import QuarryError
 from indexer.locking import WriterLock
-from indexer.store import FTS_SCHEMA, SCHEMA_VERSION
+from indexer.store import SCHEMA_VERSION, bump_generation, connect_existing, in_batches, read_generation, rebuild_fts, snapshot
 from indexer.vectors.base import faiss_module
 from indexer.vectors.factory import load_index
 
@@ -78,9 +78,8 @@ def _names(values) -> str:
 
 
 def connect(directory: Path) -> sqlite3.Connection:
-    """Open an existing database without creating one (mode=rw), autocommit."""
-    uri = (Path(directory) / DATABASE).resolve().as_uri() + "?mode=rw"
-    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+    """The collection's existing database (never created here), autocommit."""
+    return connect_existing(Path(directory) / DATABASE)
 
 
 def quick_check(directory: str | Path) -> str | None:
@@ -114,8 +113,8 @@ def check_collection(directory: str | Path) -> CheckReport:
         if not _check_sqlite_file(conn, report):
             return report  # the rest would read a damaged or foreign file
         _check_fts_index(conn, report)
-        with _snapshot(conn):  # one committed state for everything below, even beside a writer
-            report.generation = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        with snapshot(conn):  # one committed state for everything below, even beside a writer
+            report.generation = read_generation(conn)
             report.documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
             report.chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
             _check_chunks(conn, manifest, report)
@@ -339,18 +338,6 @@ def _check_faiss_vectors(conn: sqlite3.Connection, index, manifest: Manifest, re
         report.add(PROBLEM, "faiss", f"{len(differ)} of {len(ids)} vector(s) compared in {INDEX_FILE} differ from SQLite: chunk ids {_names(differ)}")
 
 
-class _snapshot:
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
-
-    def __enter__(self):
-        self.conn.execute("BEGIN")
-
-    def __exit__(self, *exc):
-        if self.conn.in_transaction:
-            self.conn.execute("COMMIT")
-
-
 # repair ------------------------------------------------------------------------------------------
 def repair_collection(directory: str | Path, lock_timeout: float = 30.0) -> list[str]:
     """Fix what can be fixed from SQLite alone; returns what was done, one line each.
@@ -378,7 +365,7 @@ def _repair_locked(directory: Path, manifest: Manifest, report: CheckReport, loc
             try:
                 actions += _repair_sqlite(conn, manifest)
                 if actions:
-                    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+                    bump_generation(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -411,9 +398,7 @@ def _repair_sqlite(conn: sqlite3.Connection, manifest: Manifest) -> list[str]:
         " HAVING MIN(ordinal) != 0 OR MAX(ordinal) != COUNT(*) - 1 OR COUNT(DISTINCT ordinal) != COUNT(*)",
         (4 * manifest.dimension,),
     )]  # fmt: skip
-    for i in range(0, len(damaged), 500):
-        part = damaged[i : i + 500]
-        marks = ",".join("?" * len(part))
+    for part, marks in in_batches(damaged):
         conn.execute(f"DELETE FROM chunks WHERE doc_id IN ({marks})", part)
         conn.execute(f"UPDATE documents SET content_hash = '', n_chunks = 0 WHERE doc_id IN ({marks})", part)
     if damaged:
@@ -426,12 +411,7 @@ def _repair_sqlite(conn: sqlite3.Connection, manifest: Manifest) -> list[str]:
     if n:
         actions.append(f"corrected the chunk count of {n} document(s)")
     if actions or _fts_disagrees(conn):
-        conn.execute("DROP TABLE IF EXISTS chunks_fts")
-        conn.execute(FTS_SCHEMA)
-        n = conn.execute(
-            "INSERT INTO chunks_fts (rowid, text, title) SELECT c.chunk_id, c.text, d.title"
-            " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-        ).rowcount
+        n = rebuild_fts(conn)
         actions.append(f"rebuilt the full-text index from {n} chunk(s)")
     return actions
 

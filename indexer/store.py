@@ -12,13 +12,15 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from indexer.documents import Chunk, Document, chunk_metadata, normalize_doc_id
+from indexer.filters import SqlFilter
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,59 @@ CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
 # kept apart so `quarry check --repair` can rebuild the full-text index from the chunks
 FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2')"
 _SCHEMA += FTS_SCHEMA + ";\n"
+
+# shared by Store and indexer.integrity: one copy of each -----------------------------------------
+IN_BATCH = 500  # values per `IN (?, ...)`: well under SQLite's limit on one statement's parameters
+
+
+def in_batches(values: Sequence) -> Iterator[tuple[list, str]]:
+    """(part, "?,?,...") for each run of at most IN_BATCH values, for `... IN ({marks})` queries."""
+    values = list(values)
+    for i in range(0, len(values), IN_BATCH):
+        part = values[i : i + IN_BATCH]
+        yield part, ",".join("?" * len(part))
+
+
+def connect_existing(path: str | Path) -> sqlite3.Connection:
+    """Open an existing database without creating one (mode=rw), autocommit: what a checker or repairer wants."""
+    uri = Path(path).resolve().as_uri() + "?mode=rw"
+    return sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A read transaction: every query inside sees the same committed state (WAL keeps writers going).
+    Already inside one on this connection: that one is the snapshot."""
+    if conn.in_transaction:
+        yield conn
+        return
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def read_generation(conn: sqlite3.Connection) -> int:
+    """The commit counter: bumped by every write, stamped on the vector index it was built at."""
+    return int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+
+def bump_generation(conn: sqlite3.Connection) -> int:
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+    return read_generation(conn)
+
+
+def rebuild_fts(conn: sqlite3.Connection) -> int:
+    """Drop and refill the full-text index from the chunks (inside the caller's transaction); rows written."""
+    conn.execute("DROP TABLE IF EXISTS chunks_fts")
+    conn.execute(FTS_SCHEMA)
+    return conn.execute(
+        "INSERT INTO chunks_fts (rowid, text, title) SELECT c.chunk_id, c.text, d.title"
+        " FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
+    ).rowcount
+
 
 # Words too common to help BM25 find anything; dropped from lexical queries that have other words.
 _STOPWORDS = frozenset(
@@ -244,23 +299,13 @@ class Store:
     def transaction(self) -> "Store._Transaction":
         return Store._Transaction(self.conn)
 
-    @contextmanager
-    def snapshot(self) -> Iterator[sqlite3.Connection]:
-        """A read transaction: every query inside sees the same committed state (WAL keeps writers going)."""
-        conn = self.conn
-        if conn.in_transaction:  # already inside one on this thread: it is the snapshot
-            yield conn
-            return
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
+    def snapshot(self):
+        """A read transaction on this thread's connection (see the module's snapshot)."""
+        return snapshot(self.conn)
 
     # reads ---------------------------------------------------------------------------------------
     def generation(self) -> int:
-        return int(self.conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        return read_generation(self.conn)
 
     def counts(self) -> tuple[int, int]:
         docs = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
@@ -268,11 +313,8 @@ class Store:
         return int(docs), int(chunks)
 
     def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
-        ids = list(doc_ids)
         found: dict[str, str] = {}
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in in_batches(doc_ids):
             rows = self.conn.execute(f"SELECT doc_id, content_hash FROM documents WHERE doc_id IN ({marks})", part)
             found.update(dict(rows.fetchall()))
         return found
@@ -310,14 +352,11 @@ class Store:
         return [doc for (doc_id,) in rows if (doc := self.get_document(doc_id)) is not None]
 
     def chunks_by_id(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
-        ids = [int(i) for i in chunk_ids]
         found: dict[int, StoredChunk] = {}
         with self.snapshot() as conn:  # one state across parts: never half of a replaced document
-            for i in range(0, len(ids), 500):
-                part = ids[i : i + 500]
-                marks = ",".join("?" * len(part))
+            for part, marks in in_batches([int(i) for i in chunk_ids]):
                 rows = conn.execute(
-                "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.start, c.end, c.heading_path,"
+                    "SELECT c.chunk_id, c.doc_id, c.ordinal, c.text, c.start, c.end, c.heading_path,"
                     " d.title, d.source, d.metadata"
                     f" FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE c.chunk_id IN ({marks})",
                     part,
@@ -327,10 +366,10 @@ class Store:
                     found[r[0]] = StoredChunk(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], metadata)
         return found
 
-    def lexical_search(self, query: str, k: int, where: tuple[str, tuple] | None = None) -> list[tuple[int, float]]:
+    def lexical_search(self, query: str, k: int, where: SqlFilter | None = None) -> list[tuple[int, float]]:
         """BM25 over chunk text (and, weighted lower, the document title): [(chunk_id, score)], best first.
 
-        `where` is an SQL condition over `documents d` with its parameters (built by code, never user text).
+        `where`: a compiled metadata filter (indexer.filters), a condition over `documents d` with its parameters.
         """
         match = fts_query(query)
         if match is None or k <= 0:
@@ -343,23 +382,20 @@ class Store:
         else:
             rows = self.conn.execute(
                 "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN"
-                f" (SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where[0]})"
+                f" (SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where.sql})"
                 " ORDER BY s LIMIT ?",
-                (match, *where[1], k),
+                (match, *where.params, k),
             ).fetchall()
         return [(int(rowid), -float(score)) for rowid, score in rows]
 
-    def chunks_matching(self, chunk_ids: Iterable[int], where: tuple[str, tuple]) -> set[int]:
-        """The chunk ids whose documents satisfy the condition (see lexical_search for `where`)."""
-        ids = [int(i) for i in chunk_ids]
+    def chunks_matching(self, chunk_ids: Iterable[int], where: SqlFilter) -> set[int]:
+        """The chunk ids whose documents satisfy the filter (see lexical_search for `where`)."""
         found: set[int] = set()
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in in_batches([int(i) for i in chunk_ids]):
             rows = self.conn.execute(
                 f"SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id"
-                f" WHERE c.chunk_id IN ({marks}) AND ({where[0]})",
-                (*part, *where[1]),
+                f" WHERE c.chunk_id IN ({marks}) AND ({where.sql})",
+                (*part, *where.params),
             )
             found.update(r[0] for r in rows)
         return found
@@ -384,10 +420,7 @@ class Store:
 
     def vectors_for(self, chunk_ids: np.ndarray) -> np.ndarray:
         out = []
-        ids = [int(i) for i in chunk_ids]
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in in_batches([int(i) for i in chunk_ids]):
             rows = dict(self.conn.execute(f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({marks})", part))
             out.extend(np.frombuffer(rows[j], dtype=np.float32) for j in part)
         return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
@@ -428,15 +461,12 @@ class Store:
 
     # writes --------------------------------------------------------------------------------------
     def _bump_generation(self, conn: sqlite3.Connection) -> int:
-        conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
-        return int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+        return bump_generation(conn)
 
     @staticmethod
     def _remove_chunks(conn: sqlite3.Connection, doc_ids: list[str]) -> list[int]:
         removed: list[int] = []
-        for i in range(0, len(doc_ids), 500):
-            part = doc_ids[i : i + 500]
-            marks = ",".join("?" * len(part))
+        for part, marks in in_batches(doc_ids):
             ids = [r[0] for r in conn.execute(f"SELECT chunk_id FROM chunks WHERE doc_id IN ({marks})", part)]
             if ids:
                 id_marks = ",".join("?" * len(ids))
@@ -490,9 +520,7 @@ class Store:
         with self.transaction() as conn:
             removed = self._remove_chunks(conn, doc_ids)
             existed = 0
-            for i in range(0, len(doc_ids), 500):
-                part = doc_ids[i : i + 500]
-                marks = ",".join("?" * len(part))
+            for part, marks in in_batches(doc_ids):
                 existed += conn.execute(f"DELETE FROM documents WHERE doc_id IN ({marks})", part).rowcount
             generation = self._bump_generation(conn)
         empty = np.zeros((0,), np.int64)

@@ -34,10 +34,24 @@ problem.
 
 Docker Compose passes the variables listed in `docker-compose.yml` through from the shell or a `.env` file
 beside it; see [operations](operations.md#deploy-with-docker-compose) for the compose-only variables.
-
-| variable | type | default | meaning |
-| --- | --- | --- | --- |
 """
+
+_TABLE_HEAD = "| variable | type | default | meaning |\n| --- | --- | --- | --- |\n"
+
+# Sections of the page: (heading, the Settings field it starts at, the page that explains them). A field
+# belongs to the section it follows in service/settings.py, so a new field needs no entry here.
+SECTIONS = [
+    ("Models and devices", "data_dir", "performance.md"),
+    ("Chunking and search defaults", "chunk_size", "quality.md"),
+    ("Data safety", "write_lock_timeout", "operations.md#data-safety"),
+    ("HTTP API", "host", "api.md"),
+    ("Logs and batch jobs", "log_format", "operations.md"),
+    ("Chat frontends: RAG context and MCP", "context_score_threshold", "integrations.md"),
+    ("Security and request limits", "api_keys", "security.md"),
+    ("Speed: backends and vector indexes", "backend", "performance.md"),
+    ("Archive uploads", "max_upload_bytes", "operations.md#archive-jobs"),
+    ("Retrieval quality: fusion and reranking", "fusion", "quality.md"),
+]
 
 _KEYS_INTRO = """
 ## API key entries
@@ -46,8 +60,6 @@ Each entry of `QUARRY_API_KEYS` (or of the file named by `QUARRY_API_KEYS_FILE`)
 these fields; unknown fields, a missing scope, or both `key` and `key_sha256` stop start-up with one line
 saying what is wrong. See [security](security.md) for how keys are checked.
 
-| field | type | default | meaning |
-| --- | --- | --- | --- |
 """
 
 
@@ -117,9 +129,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _rows(model: type[BaseModel], name_of) -> list[str]:
+def _rows(model: type[BaseModel], name_of, names=None) -> list[str]:
     rows = []
     for name, field in model.model_fields.items():
+        if names is not None and name not in names:
+            continue
         if not field.description:
             raise ValueError(f"{model.__name__}.{name} has no description; give its Field one (it is the docs)")
         type_text = _type_name(field.annotation) + _bounds(field)
@@ -131,8 +145,19 @@ def _rows(model: type[BaseModel], name_of) -> list[str]:
 def render() -> str:
     prefix = Settings.model_config.get("env_prefix", "")
     lines = [_INTRO.format(fix=FIX_COMMAND, prefix=prefix)]
-    lines += [row + "\n" for row in _rows(Settings, lambda n: f"`{prefix}{n.upper()}`")]
-    lines.append(_KEYS_INTRO)
+    fields = list(Settings.model_fields)
+    starts = []
+    for title, first, link in SECTIONS:
+        if first not in fields:
+            raise ValueError(f"settings_doc.SECTIONS starts {title!r} at {first!r}, which is not a Settings field")
+        starts.append(fields.index(first))
+    if starts != sorted(starts) or starts[0] != 0:
+        raise ValueError("settings_doc.SECTIONS must start at the first field and follow the field order")
+    for (title, _, link), start, end in zip(SECTIONS, starts, [*starts[1:], len(fields)]):
+        lines.append(f"\n## {title}\n\nMore in [{link.split('#')[0]}]({link}).\n\n" + _TABLE_HEAD)
+        names = set(fields[start:end])
+        lines += [row + "\n" for row in _rows(Settings, lambda n: f"`{prefix}{n.upper()}`", names)]
+    lines.append(_KEYS_INTRO + _TABLE_HEAD.replace("variable", "field"))
     lines += [row + "\n" for row in _rows(ApiKeySpec, lambda n: f"`{n}`")]
     return "".join(lines)
 

@@ -95,3 +95,19 @@ def test_no_import_cycles():
 
 def test_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_service_reaches_storage_only_through_collection():
+    """Collection is the storage boundary: service/ neither imports the SQLite store or the filter compiler nor
+    reaches through a collection into its store (`collection.store.`)."""
+    graph = import_graph()
+    imports = sorted(f"{m} imports {t}" for m, targets in graph.items() if m.startswith("service") for t in targets
+                     if t == "indexer.store")  # fmt: skip
+    assert imports == []
+    reach = sorted(
+        f"{path.relative_to(REPO)}:{n}"
+        for path in (REPO / "service").rglob("*.py")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if ".store." in line or "compile_filter" in line
+    )
+    assert reach == []

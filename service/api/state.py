@@ -140,11 +140,11 @@ class ApiState:
             for d in documents
         ]
         latest = {d.doc_id: d for d in docs}  # the last copy of a repeated id wins, as in Indexer.upsert
-        before = collection.store.content_hashes(latest)
+        before = collection.content_hashes(latest)
         report: IndexReport = Indexer(collection, self.embedder).upsert(docs)
         written = []
         for doc_id, doc in latest.items():
-            stored = collection.store.get_document(doc_id)
+            stored = collection.get_document(doc_id)
             if doc_id not in before:
                 status = "added"
             else:
@@ -156,7 +156,7 @@ class ApiState:
         )  # fmt: skip
 
     def get_document(self, collection: Collection, doc_id: str) -> schemas.DocumentOut:
-        doc = collection.store.get_document(doc_id)
+        doc = collection.get_document(doc_id)
         if doc is None:
             raise _doc_not_found(collection, doc_id)
         return schemas.DocumentOut(
@@ -165,7 +165,7 @@ class ApiState:
         )  # fmt: skip
 
     def list_documents(self, collection: Collection, limit: int, offset: int) -> schemas.DocumentList:
-        docs = collection.store.list_documents(limit, offset)
+        docs = collection.list_documents(limit, offset)
         return schemas.DocumentList(
             documents=[
                 schemas.DocumentSummary(doc_id=d.doc_id, title=d.title, source=d.source, metadata=d.metadata, chunks=d.n_chunks)

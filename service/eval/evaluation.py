@@ -56,7 +56,7 @@ def ensure_collection(runtime, dataset: BeirDataset, progress: bool | None = Non
             bar.update(len(part))
     wanted = {doc.doc_id for doc in dataset.corpus}
     stored, offset = [], 0
-    while page := collection.store.list_documents(limit=1000, offset=offset):
+    while page := collection.list_documents(limit=1000, offset=offset):
         stored += [d.doc_id for d in page]
         offset += len(page)
     collection.delete([d for d in stored if d not in wanted])

@@ -201,8 +201,8 @@ class JobManager:
         self.embedder = embedder
         self.batch_documents = batch_documents
         self.limits = limits or FileLimits()  # per file and per document, as for `quarry index`
-        self.store = JobStore(Path(data_dir) / "jobs.sqlite")
-        self._jobs: dict[str, Job] = {job.id: job for job in self.store.load()}
+        self.job_store = JobStore(Path(data_dir) / "jobs.sqlite")
+        self._jobs: dict[str, Job] = {job.id: job for job in self.job_store.load()}
         self._lock = threading.Lock()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._stop = threading.Event()
@@ -215,7 +215,7 @@ class JobManager:
             if job.state not in FINISHED:
                 if job.state == "running":
                     job.state, job.message = "queued", "interrupted by a stop; resumed at start-up"
-                    self.store.save(job)
+                    self.job_store.save(job)
                 log.info("resuming indexing job %s (%s -> %s)", job.id, job.path, job.collection)
                 self._queue.put(job.id)
         self._thread = threading.Thread(target=self._work, name="quarry-jobs", daemon=True)
@@ -230,7 +230,7 @@ class JobManager:
             if self._thread.is_alive():
                 log.warning("indexing job worker did not stop within %.0fs", timeout)
                 return  # the store stays open for the worker; the process is going away
-        self.store.close()
+        self.job_store.close()
 
     # operations ----------------------------------------------------------------------------------
     def submit(self, collection: str, raw_path: str) -> Job:
@@ -238,7 +238,7 @@ class JobManager:
         job = Job(id=self.new_id(), collection=collection, path=str(path))
         with self._lock:
             self._jobs[job.id] = job
-            self.store.save(job)
+            self.job_store.save(job)
         self._queue.put(job.id)
         return job
 
@@ -257,7 +257,7 @@ class JobManager:
         job = Job(id=job_id, collection=collection, path=str(folder), upload=True)
         with self._lock:
             self._jobs[job.id] = job
-            self.store.save(job)
+            self.job_store.save(job)
         self._queue.put(job.id)
         return job
 
@@ -285,7 +285,7 @@ class JobManager:
             job.cancel_requested = True
             if job.state == "queued":
                 job.state, job.finished_at, job.message = "cancelled", time.time(), "cancelled before it started"
-            self.store.save(job)
+            self.job_store.save(job)
         self._clean_up(job)
         return job
 
@@ -302,14 +302,14 @@ class JobManager:
     def _run(self, job: Job) -> None:
         with self._lock:
             job.state, job.runs, job.started_at = "running", job.runs + 1, job.started_at or time.time()
-            self.store.save(job)
+            self.job_store.save(job)
         last_save = 0.0
 
         def on_progress(progress: IndexProgress) -> None:
             nonlocal last_save
             job.record(progress)
             if time.monotonic() - last_save >= PROGRESS_SAVE_EVERY_S:
-                self.store.save(job)
+                self.job_store.save(job)
                 last_save = time.monotonic()
             if job.cancel_requested:
                 raise _Stop("cancelled")
@@ -341,6 +341,6 @@ class JobManager:
         with self._lock:
             if job.state in FINISHED:
                 job.finished_at, job.eta_s = time.time(), 0.0 if job.state == "succeeded" else None
-            self.store.save(job)
+            self.job_store.save(job)
         self._clean_up(job)
         log.info("indexing job %s %s: %s", job.id, job.state, job.message)

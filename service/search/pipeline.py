@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from indexer.collection import Collection
-from indexer.filters import SqlFilter, compile_filter
+from indexer.filters import Node, parse_filter
 from service.search.fusion import FusionConfig, blend_rerank, fuse
 from service.search.options import MODES, InvalidQuery, SearchMode
 
@@ -67,7 +67,7 @@ def search(
     candidates: int = 50,
     rerank_note: str = "",
     rerank_depth: int | None = None,
-    filter: dict | SqlFilter | None = None,
+    filter: dict | Node | None = None,
     min_score: float | None = None,
     group_by_document: bool = False,
     query_vector: np.ndarray | None = None,
@@ -82,7 +82,7 @@ def search(
     """
     query = validate_query(query, top_k, mode, candidates)
     mode = SearchMode(mode)
-    where = compile_filter(filter) if not isinstance(filter, SqlFilter) else filter
+    where = filter if isinstance(filter, Node) else parse_filter(filter)  # a bad filter fails before any work
     depth = max(candidates, top_k)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -94,11 +94,11 @@ def search(
         vector = embedder.encode([query])[0] if query_vector is None else query_vector
         timings["embed"] = _ms(t)
         t = time.perf_counter()
-        dense = collection.dense_search(vector, depth) if where is None else _dense_filtered(collection, vector, depth, where)
+        dense = collection.dense_search(vector, depth, where)
         timings["dense"] = _ms(t)
     if mode is not SearchMode.DENSE:
         t = time.perf_counter()
-        lexical = collection.lexical_search(query, depth, None if where is None else (where.sql, where.params))
+        lexical = collection.lexical_search(query, depth, where)
         timings["lexical"] = _ms(t)
 
     if mode is SearchMode.HYBRID:
@@ -108,8 +108,7 @@ def search(
     ranked = ranked[:depth]
     timings["retrieve"] = round(timings.get("dense", 0.0) + timings.get("lexical", 0.0), 3)
 
-    with collection.store.snapshot():  # one committed state: a document being rewritten is all old or all new
-        chunks = collection.store.chunks_by_id([cid for cid, _ in ranked])
+    chunks = collection.chunks([cid for cid, _ in ranked])  # one committed state: a rewritten document is all old or all new
     ranked = [(cid, score) for cid, score in ranked if cid in chunks]  # deleted since the index saw them
 
     reranked = False
@@ -136,18 +135,6 @@ def search(
         hits.append(SearchHit(c.doc_id, chunk_id, round(float(score), 6), c.text, c.title, c.source, c.metadata, c.start, c.end, c.heading_path))
     timings["total"] = _ms(started)
     return SearchResult(query, mode.value, reranked, hits, timings, "" if reranked else rerank_note)
-
-
-def _dense_filtered(collection: Collection, vector: np.ndarray, depth: int, where: SqlFilter) -> list[tuple[int, float]]:
-    """Over-fetch from the vector index and keep chunks whose documents match; grow until enough or exhausted."""
-    k = max(depth * 4, 64)
-    while True:
-        found = collection.dense_search(vector, k)
-        keep = collection.store.chunks_matching([cid for cid, _ in found], (where.sql, where.params))
-        hits = [(cid, score) for cid, score in found if cid in keep]
-        if len(hits) >= depth or len(found) < k:
-            return hits[:depth]
-        k *= 4
 
 
 def _ms(start: float) -> float:

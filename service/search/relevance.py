@@ -55,8 +55,7 @@ def _cosine(collection: Collection, vector: np.ndarray | None, hits: list[Search
     if not hits or vector is None:
         return np.zeros(len(hits))
     ids = np.asarray([h.chunk_id for h in hits], dtype=np.int64)
-    with collection.store.snapshot():
-        vectors = collection.store.vectors_for(ids)
+    vectors = collection.vectors(ids)
     return np.clip(vectors @ np.asarray(vector, dtype=np.float32), 0.0, 1.0)  # stored vectors are normalized
 
 

@@ -81,7 +81,7 @@ def test_nin_counts_missing_fields_as_not_in():
 
 
 def test_openai_filters_translate():
-    from indexer.filters import from_openai_filter
+    from service.api.compat.openai import from_openai_filter
 
     spec = {"type": "or", "filters": [{"type": "eq", "key": "lang", "value": "de"},
                                       {"type": "and", "filters": [{"type": "gte", "key": "year", "value": 2020},

@@ -45,3 +45,12 @@ def test_check_fails_on_a_stale_page_and_names_the_fix(tmp_path, capsys):
     capsys.readouterr()
     assert settings_doc.main(["--check", "--output", str(page)]) == 1
     assert "run `make docs`" in capsys.readouterr().err
+
+
+def test_sections_follow_the_settings_fields(monkeypatch):
+    text = settings_doc.render()
+    assert text.index("## Models and devices") < text.index("`QUARRY_DATA_DIR`") < text.index("## Chunking")
+    assert text.index("## Retrieval quality") < text.index("`QUARRY_RERANK_WEIGHT`") < text.index("## API key entries")
+    monkeypatch.setattr(settings_doc, "SECTIONS", [*settings_doc.SECTIONS, ("Gone", "no_such_field", "x.md")])
+    with pytest.raises(ValueError, match="'no_such_field', which is not a Settings field"):
+        settings_doc.render()

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from service.api.errors import ApiError
-from indexer.filters import from_openai_filter
+from indexer.filters import COMBINATORS, OPERATORS, InvalidFilter
 from service.search.options import SearchCancelled
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
@@ -96,6 +96,26 @@ def list_models(state) -> dict:
     if state.reranker is not None:
         models.append(state.settings.reranker)
     return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "quarry"} for m in models]}
+
+
+def from_openai_filter(spec: Any, where: str = "filters") -> dict:
+    """OpenAI's filter shape -> ours. Comparison: {"type": "eq", "key": "lang", "value": "en"};
+    compound: {"type": "and"|"or", "filters": [...]}. Raises InvalidFilter."""
+    if not isinstance(spec, dict):
+        raise InvalidFilter(f"{where}: expected an object with a 'type'")
+    kind = spec.get("type")
+    if kind in COMBINATORS:
+        children = spec.get("filters")
+        if not isinstance(children, list) or not children:
+            raise InvalidFilter(f"{where}.filters: a compound filter needs a non-empty list of filters")
+        return {kind: [from_openai_filter(child, f"{where}.filters[{i}]") for i, child in enumerate(children)]}
+    if kind in OPERATORS:
+        if not isinstance(spec.get("key"), str) or "value" not in spec:
+            raise InvalidFilter(f"{where}: a comparison filter needs 'key' (a string) and 'value'")
+        return {spec["key"]: {kind: spec["value"]}}
+    raise InvalidFilter(
+        f"{where}.type: {kind!r} is not a filter type: use {', '.join(OPERATORS)} (comparison) or and, or (compound)"
+    )
 
 
 # vector store search ---------------------------------------------------------------------------------
