@@ -97,7 +97,7 @@ def test_check_finds_stored_nan_metadata_and_repair_quarantines_it(filled):
     conn.execute("UPDATE documents SET metadata = ? WHERE doc_id = 'd3'", (json.dumps({"n": math.nan}),))  # as older versions stored it
     conn.execute("UPDATE documents SET metadata = ? WHERE doc_id = 'd5'", (json.dumps(_deep(40)),))
     conn.close()
-    where = ("json_extract(d.metadata, '$.n') >= ?", (0,))
+    where = {"n": {"gte": 0}}
     with pytest.raises(sqlite3.OperationalError, match="malformed JSON"):
         filled.lexical_search("bread", 10, where)  # what every filtered search met
     report = check_collection(filled.directory)
