@@ -27,6 +27,7 @@ from indexer.errors import InvalidDocument, InvalidDocumentId, LoadError
 from indexer.formats import load_file
 from indexer.sources import SourceFile, discover, id_below
 from indexer.store import FileRecord, PreparedDocument
+from models.protocols import TextEncoder
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,11 @@ class IndexProgress:
         return max(self.total - self.done, 0) / self.rate if self.rate > 0 else None
 
 
-def default_batch_documents(embedder) -> int:
+def default_batch_documents(embedder: TextEncoder) -> int:
     """Documents per transaction: a GPU embeds a CPU-sized batch in milliseconds and would wait on
     per-batch work (commits, small model calls), so it gets larger ones; a CPU takes ~1 s per 64 passages,
     which keeps progress moving and a crash cheap."""
-    choice = getattr(embedder, "choice", None)
-    return 512 if getattr(choice, "is_cuda", False) else 64
+    return 512 if embedder.choice.is_cuda else 64
 
 
 @dataclass
@@ -126,7 +126,7 @@ class Indexer:
     def __init__(
         self,
         collection: Collection,
-        embedder,
+        embedder: TextEncoder,
         batch_documents: int | None = None,
         save_every_s: float = 60.0,
         limits: "FileLimits | None" = None,
@@ -170,7 +170,7 @@ class Indexer:
 
     def _encode(self, texts: list[str], on_embedded: Callable[[int], None] | None) -> np.ndarray:
         """Embed in slices so progress moves inside a batch of large documents (a GPU takes them whole)."""
-        step = len(texts) if on_embedded is None or getattr(getattr(self.embedder, "choice", None), "is_cuda", False) else ENCODE_SLICE
+        step = len(texts) if on_embedded is None or self.embedder.choice.is_cuda else ENCODE_SLICE
         parts = []
         for i in range(0, len(texts), max(step, 1)):
             parts.append(self.embedder.encode(texts[i : i + step]))

@@ -20,6 +20,8 @@ from concurrent.futures import Future
 
 import numpy as np
 
+from models.protocols import PairScorer, TextEncoder
+
 log = logging.getLogger(__name__)
 _STOP = object()
 GPU_SLICE_TEXTS = 1024
@@ -65,9 +67,9 @@ class _ThreadTokenizers:
 
 
 class GuardedEmbedder:
-    """An Embedder safe to share between request threads (and, optionally, batching single queries)."""
+    """A TextEncoder safe to share between request threads (and, optionally, batching single queries)."""
 
-    def __init__(self, embedder, lock: threading.RLock | None = None):
+    def __init__(self, embedder: TextEncoder, lock: threading.RLock | None = None):
         self.embedder = embedder
         self.lock = lock or threading.RLock()
         self.batcher: MicroBatcher | None = None
@@ -79,8 +81,12 @@ class GuardedEmbedder:
             self._counters = _ThreadTokenizers(self.embedder.tokenizer, self.embedder.max_seq_length)
         return self._counters.count(texts)
 
-    def __getattr__(self, name):  # reference, dimension, max_seq_length, choice, ...
-        return getattr(self.embedder, name)
+    # what the model says about itself: read as is (none of it touches the tokenizer or the model's weights)
+    reference = property(lambda self: self.embedder.reference)
+    choice = property(lambda self: self.embedder.choice)
+    batch_size = property(lambda self: self.embedder.batch_size)
+    dimension = property(lambda self: self.embedder.dimension)
+    max_seq_length = property(lambda self: self.embedder.max_seq_length)
 
     @property
     def tokenizer(self):
@@ -127,15 +133,15 @@ CHARS_PER_TOKEN = 8
 
 
 class GuardedReranker:
-    """A Reranker safe to share: the lock is taken per forward pass (one batch of pairs), so one request
-    with many candidates shares the model with others instead of holding it to the end."""
+    """A PairScorer safe to share between threads (the tokenizer is not): the lock is taken per forward pass (one
+    batch of pairs), so one request with many candidates shares the model with others instead of holding it."""
 
-    def __init__(self, reranker, lock: threading.RLock | None = None):
+    def __init__(self, reranker: PairScorer, lock: threading.RLock | None = None):
         self.reranker = reranker
         self.lock = lock or threading.RLock()
 
-    def __getattr__(self, name):
-        return getattr(self.reranker, name)
+    reference = property(lambda self: self.reranker.reference)
+    choice = property(lambda self: self.reranker.choice)
 
     @property
     def max_length(self) -> int:

@@ -12,6 +12,7 @@ import numpy as np
 
 from indexer.collection import Collection
 from indexer.filters import Node, parse_filter
+from models.protocols import PairScorer, TextEncoder
 from service.search.fusion import FusionConfig, blend_rerank, fuse
 from service.search.options import MODES, InvalidQuery, SearchMode
 
@@ -57,12 +58,12 @@ def validate_query(query: str, top_k: int, mode: str, candidates: int) -> str:
 
 def search(
     collection: Collection,
-    embedder,
+    embedder: TextEncoder,
     query: str,
     *,
     top_k: int = 10,
     mode: SearchMode | str = SearchMode.HYBRID,
-    reranker=None,
+    reranker: PairScorer | None = None,
     rerank: bool = True,
     candidates: int = 50,
     rerank_note: str = "",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from indexer.collection import Collection
+from models.protocols import PairScorer, TextEncoder
 from service.search.fusion import FusionConfig
 from service.search.options import SearchCancelled, SearchDefaults, SearchLimits, SearchMode
 from service.search.pipeline import SearchResult, search, validate_query
@@ -26,8 +27,8 @@ Observer = Callable[[dict[str, float]], None]  # gets each search's timings_ms (
 class Searcher:
     def __init__(
         self,
-        embedder,
-        reranker=None,
+        embedder: TextEncoder,
+        reranker: PairScorer | None = None,
         *,
         reranker_note: str = "",
         fusion: FusionConfig | None = None,

@@ -9,9 +9,7 @@ from types import SimpleNamespace
 import anyio
 import mcp_types as types
 import pytest
-from fastapi.testclient import TestClient
 
-from service.api import create_app
 from service.mcp.server import LOCAL_USER, QuarryMCP
 from tests.cli_runner import run
 from tests.service.test_eval_cli import tiny_dataset
@@ -29,9 +27,8 @@ def limited_env(settings_env, monkeypatch):
 
 
 @pytest.fixture
-def client(limited_env):
-    with TestClient(create_app()) as client:
-        assert client.post("/v1/collections", json={"name": "kb"}).status_code == 201
+def client(limited_env, make_client):
+    with make_client(collections=["kb"]) as client:  # the limits come from limited_env, as the CLI's do
         body = {"documents": [{"doc_id": "d1", "text": "Fix a bicycle tyre puncture with a patch kit."}]}
         assert client.post("/v1/collections/kb/documents", json=body).status_code == 200
         yield client
