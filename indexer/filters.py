@@ -30,6 +30,13 @@ MAX_IN_VALUES = 256
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63}){0,7}$")
 
 
+# one line for API and MCP field descriptions
+FILTER_HELP = (
+    'metadata filter, e.g. {"lang": "en", "year": {"gte": 2020}, "tag": {"in": ["faq", "howto"]}, '
+    '"or": [{...}, {...}]}; operators: eq, ne, in, nin, gt, gte, lt, lte (ranges on numbers or ISO dates)'
+)
+
+
 class InvalidFilter(ValueError):
     """The filter cannot be understood; the message says where and how to fix it."""
 

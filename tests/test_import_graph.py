@@ -111,3 +111,24 @@ def test_service_reaches_storage_only_through_collection():
         if ".store." in line or "compile_filter" in line
     )
     assert reach == []
+
+
+def test_mcp_runs_over_the_service_facade_not_the_http_layer():
+    """The MCP tools call service.facade; only their HTTP transport touches the API's auth and error shapes."""
+    graph = import_graph()
+    assert not {t for t in graph["service.facade"] if t.startswith("service.api")}
+    mcp_imports = {t for m, targets in graph.items() if m.startswith("service.mcp") for t in targets}
+    assert "service.facade" in mcp_imports
+    assert not mcp_imports & {"service.api.state", "service.api.schemas", "service.api.app"}
+    assert {t for t in graph["service.cli.mcp"] if t.startswith("service.api")} == set()
+
+
+def test_one_place_builds_a_search():
+    """Every entrance goes through service.search.searcher.Searcher; only it calls the pipeline function."""
+    callers = set()
+    for path in (REPO / "service").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "service.search.pipeline":
+                if any(alias.name == "search" for alias in node.names):
+                    callers.add(_module_name(path))
+    assert callers == {"service.search.searcher"}

@@ -32,6 +32,7 @@ from indexer.errors import (
 )
 from models import ModelLoadError
 from service.api.compat.errors import compat_error
+from service.facade import TooLarge
 from service.jobs.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
 from indexer.filters import InvalidFilter
 from service.jobs.manager import InvalidJobPath, JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
@@ -71,6 +72,7 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (InvalidDocument, 422, "invalid_document"),
     (SnapshotError, 422, "invalid_snapshot"),
     (InvalidFilter, 422, "invalid_filter"),
+    (TooLarge, 413, "payload_too_large"),  # QUARRY_MAX_BATCH_DOCUMENTS, QUARRY_MAX_DOCUMENT_CHARS
     (LimitExceeded, 422, "invalid_request"),  # a configured limit (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)
     (TooManyQueries, 413, "payload_too_large"),
     (SearchCancelled, 499, "client_closed_request"),  # nobody reads it: the client is gone

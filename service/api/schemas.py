@@ -7,15 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from indexer.documents import MAX_DOC_ID_LENGTH, check_metadata
-from indexer.filters import checked_filter
+from indexer.filters import FILTER_HELP, checked_filter
 from service.search.options import SearchMode
 
 
-
-FILTER_HELP = (
-    'metadata filter, e.g. {"lang": "en", "year": {"gte": 2020}, "tag": {"in": ["faq", "howto"]}, '
-    '"or": [{...}, {...}]}; operators: eq, ne, in, nin, gt, gte, lt, lte (ranges on numbers or ISO dates)'
-)
 
 # a metadata filter, checked when the request is parsed (422 with the reason)
 MetadataFilter = Annotated[dict[str, Any] | None, AfterValidator(checked_filter)]
