@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 from indexer.catalog import validate_name
 from indexer.collection import Collection, StoredDocument
-from indexer.documents import Document, validate_document
+from indexer.documents import Document, check_metadata, validate_document
 from indexer.errors import DocumentNotFound
 from indexer.integrity import quick_check
 from indexer.pipeline import Indexer, IndexReport
@@ -24,6 +27,12 @@ from service.runtime import Runtime
 from service.settings import Settings
 
 log = logging.getLogger("quarry.api")
+
+
+# document metadata as every entrance's schema takes it (REST, MCP): finite numbers, 64-bit integers, bounded
+# depth and size, refused when parsed with the field named (the indexer checks the same again on write)
+Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
+METADATA_HELP = "JSON fields you can filter on (finite numbers, at most 16 levels deep and 64 KB)"
 
 
 class TooLarge(ValueError):

@@ -6,17 +6,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from indexer.documents import MAX_DOC_ID_LENGTH, check_metadata
+from indexer.documents import MAX_DOC_ID_LENGTH
 from indexer.filters import FILTER_HELP, checked_filter
+from service.facade import METADATA_HELP, Metadata
 from service.search.options import SearchMode
 
 
 
 # a metadata filter, checked when the request is parsed (422 with the reason)
 MetadataFilter = Annotated[dict[str, Any] | None, AfterValidator(checked_filter)]
-# document metadata: finite numbers, 64-bit integers, bounded depth and size (422 naming the field)
-Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
-METADATA_HELP = "JSON fields you can filter on (finite numbers, at most 16 levels deep and 64 KB)"
+
 
 
 class _Strict(BaseModel):
