@@ -4,6 +4,7 @@ circle, lazy imports inside functions included. Read from the source with ast: n
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,6 +16,7 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@cache  # read once per test run; the tests only read it
 def import_graph() -> dict[str, set[str]]:
     """module -> the project modules it names in an import statement (a `from pkg import mod` names pkg.mod)."""
     files = {_module_name(p): p for package in PACKAGES for p in (REPO / package).rglob("*.py")}

@@ -228,3 +228,21 @@ def test_cli_bar_and_callback_show_the_same_numbers(settings_env, tmp_path, caps
     assert [done for done, _, _ in seen] == [0, 3, 6, 9, 10, 10]
     bar = capsys.readouterr().err
     assert "10/10" in bar and "chunks=10" in bar
+
+
+def test_a_job_skips_bad_office_files_like_the_cli(roots, jobs_client):
+    """Server jobs load with the same loaders: a locked .docx and a fake .gz are errors, the rest is indexed."""
+    from tests.format_factory import write_docx
+
+    (roots / "notes" / "locked.docx").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
+    (roots / "notes" / "fake.gz").write_text("not compressed")
+    write_docx(roots / "notes" / "handbook.docx")
+    with jobs_client() as client:
+        start(client)
+        job = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
+        done = wait_for(client, job["id"], lambda j: j["state"] not in ("queued", "running"))
+        assert done["state"] == "succeeded" and done["progress"]["skipped"] == 2
+        assert done["progress"]["chunks_embedded"] == done["progress"]["chunks"] > 0
+        errors = {os.path.basename(e["file"]): e["message"] for e in done["errors"]}
+        assert "password-protected" in errors["locked.docx"] and "not gzip" in errors["fake.gz"]
+        assert client.get("/v1/collections/kb").json()["documents"] == N_DOCS + 1
