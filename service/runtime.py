@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from indexer.catalog import Catalog, validate_name
 from indexer.collection import Collection
 from indexer.layout import Manifest
-from indexer.pipeline import Indexer
+from indexer.pipeline import FileLimits, Indexer
 from indexer.vectors.base import set_faiss_threads
 from models import Embedder, ModelLoadError, Reranker, available_offline
 from service.search.fusion import FusionConfig
@@ -148,10 +148,14 @@ class Runtime:
     @property
     def search_limits(self) -> SearchLimits:
         s = self.settings
-        return SearchLimits(s.max_query_chars, s.max_top_k, s.max_candidates, s.max_batch_queries)
+        return SearchLimits(s.max_query_chars, s.max_top_k, s.max_candidates, s.max_batch_queries, s.max_rerank_candidates)
+
+    @property
+    def file_limits(self) -> FileLimits:
+        return FileLimits(self.settings.max_file_bytes, self.settings.max_document_chars)
 
     def indexer(self, collection: Collection) -> Indexer:
-        return Indexer(collection, self.embedder)
+        return Indexer(collection, self.embedder, limits=self.file_limits)
 
     def close(self) -> None:
         self.catalog.close()

@@ -31,8 +31,9 @@ class ApiKeySpec(BaseModel):
 
     key: str | None = Field(None, min_length=16, description="the key itself (16+ characters); hashed on load")
     key_sha256: str | None = Field(None, description="hex sha256 of the key, instead of the key")
-    scope: Literal["read", "write", "admin"] = Field(
-        description="read: search and read; write: read + change documents; admin: write + manage collections"
+    scope: Literal["read", "write", "admin", "metrics"] = Field(
+        description="read: search and read; write: read + change documents; admin: write + manage collections; "
+        "metrics: GET /metrics only (for a Prometheus scraper)"
     )
     collections: list[str] | None = Field(None, description="collections this key may use; absent: all")
     name: str | None = Field(None, max_length=64, description="label for logs; never the key")
@@ -119,6 +120,9 @@ class Settings(BaseSettings):
     candidates: int = Field(50, ge=1, le=1000, description="hits taken from each retriever before fusion and reranking")
     top_k: int = Field(10, ge=1, le=1000, description="hits returned when a request does not say")
     # data safety
+    check_on_start: bool = Field(
+        True, description="run SQLite's quick_check on every collection when the API starts; /health reports damage"
+    )
     write_lock_timeout: float = Field(
         30.0, ge=0, le=86400, description="seconds a second writer waits for a collection's write lock before it stops"
     )
@@ -136,7 +140,16 @@ class Settings(BaseSettings):
         description="largest request body the API accepts (413 above); the archive upload route uses "
         "max_upload_bytes instead",
     )
-    max_document_chars: int = Field(2_000_000, ge=1, description="largest document text the API accepts (413 above)")
+    max_document_chars: int = Field(
+        2_000_000, ge=1,
+        description="largest document text the API accepts (413 above); batch jobs and `quarry index` skip a longer "
+        "document read from a file, with a warning (`quarry index --max-document-chars` raises it for one run)",
+    )
+    max_file_bytes: int = Field(
+        100_000_000, ge=1,
+        description="largest file batch jobs and `quarry index` read; a bigger one is skipped unread with a warning "
+        "(`quarry index --max-file-bytes` raises it for one run). Documents read from files also obey max_document_chars",
+    )
     max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
     max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")
     query_batching: Literal["auto", "on", "off"] = Field(
@@ -200,6 +213,11 @@ class Settings(BaseSettings):
     max_candidates: int = Field(
         1000, ge=1, le=1000,
         description="largest candidates a request may ask for (422 above); can only lower the schema's bound",
+    )
+    max_rerank_candidates: int = Field(
+        100, ge=1, le=1000,
+        description="most candidates the reranker scores per query (the best-fused ones; top_k is always covered): "
+        "bounds the dearest work one search can ask for",
     )
     # Speed
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(

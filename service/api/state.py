@@ -20,15 +20,19 @@ class ApiState(QuarryService):
     def health(self, visible: Callable[[str], bool] = lambda name: True) -> schemas.HealthResponse:
         status = self.runtime.reranker_status
         embedder = self.runtime.embedder
-        collections = []
+        collections, problems = [], {}
         for name in self.collection_names(visible):
+            if name in self.damaged:
+                problems[name] = self.damaged[name]
             try:
                 counts = self.runtime.open_collection(name).counts()
-            except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
+            except Exception as exc:  # noqa: BLE001 - reported as -1 rather than failing the health check
                 counts = {"documents": -1, "chunks": -1}
+                problems.setdefault(name, f"cannot be read: {exc}")
             collections.append(schemas.CollectionCounts(name=name, **counts))
+        degraded = (status.required and not status.loaded) or bool(problems)
         return schemas.HealthResponse(
-            status="degraded" if status.required and not status.loaded else "ok",
+            status="degraded" if degraded else "ok",
             note=status.note,
             embedder=schemas.ModelStatus(
                 name=self.settings.embedder, loaded=True, device=embedder.choice.device, dimension=embedder.dimension
@@ -40,6 +44,7 @@ class ApiState(QuarryService):
             rerank_scorer=self.pair_scorer_name,
             query_batching=self.embedder.batcher is not None,
             collections=collections,
+            problems=problems,
         )
 
     # collections ---------------------------------------------------------------------------------
@@ -112,8 +117,8 @@ class ApiState(QuarryService):
     def search(self, collection: Collection, query: str, options: schemas.SearchOptions) -> schemas.SearchResponse:
         return _response(self.searcher.search(collection, query, **_options(options)))
 
-    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
-        results, timings = self.searcher.search_batch(collection, body.queries, **_options(body))
+    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest, cancelled=None) -> schemas.BatchSearchResponse:
+        results, timings = self.searcher.search_batch(collection, body.queries, cancelled=cancelled, **_options(body))
         return schemas.BatchSearchResponse(results=[_response(r) for r in results], timings_ms=timings)
 
 

@@ -11,7 +11,7 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service.cli import check, delete, mcp, serve
+from service.cli import backup, check, delete, mcp, serve
 from service.cli import eval as eval_commands
 from service.cli.common import runtime_from_args, settings_from_args
 from service.search.options import MODES, InvalidQuery
@@ -45,6 +45,14 @@ def cmd_index(args) -> int:
             raise FileNotFoundError(f"path not found: {raw}")
     collection = runtime.open_or_create(args.collection)
     indexer = runtime.indexer(collection)
+    from indexer.pipeline import FileLimits
+
+    limits = indexer.limits
+    indexer.limits = FileLimits(
+        limits.max_file_bytes if args.max_file_bytes is None else args.max_file_bytes or None,
+        limits.max_document_chars if args.max_document_chars is None else args.max_document_chars or None,
+        "QUARRY_MAX_FILE_BYTES, or --max-file-bytes", "QUARRY_MAX_DOCUMENT_CHARS, or --max-document-chars",
+    )
     if args.batch_documents:
         indexer.batch_documents = args.batch_documents
     printed: list[str] = []
@@ -155,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="read every file and compare content hashes, even when its size and modification time are unchanged",
     )  # fmt: skip
     p.add_argument("--batch-documents", type=int, default=0, help="documents per transaction (default: 64 on CPU, 512 on a GPU)")
+    p.add_argument("--max-file-bytes", type=int, metavar="N",
+                   help="skip (with a warning) files over N bytes (default: QUARRY_MAX_FILE_BYTES, 100,000,000; 0: no limit)")
+    p.add_argument("--max-document-chars", type=int, metavar="N",
+                   help="skip (with a warning) documents over N characters (default: QUARRY_MAX_DOCUMENT_CHARS, 2,000,000; 0: no limit)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_index)
@@ -172,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
-    for command in (serve, check, delete, mcp, eval_commands):
+    for command in (serve, check, delete, backup, mcp, eval_commands):
         command.register(sub)
     return parser
 
