@@ -30,6 +30,13 @@ MAX_IN_VALUES = 256
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}(\.[A-Za-z_][A-Za-z0-9_-]{0,63}){0,7}$")
 
 
+# one line for API and MCP field descriptions
+FILTER_HELP = (
+    'metadata filter, e.g. {"lang": "en", "year": {"gte": 2020}, "tag": {"in": ["faq", "howto"]}, '
+    '"or": [{...}, {...}]}; operators: eq, ne, in, nin, gt, gte, lt, lte (ranges on numbers or ISO dates)'
+)
+
+
 class InvalidFilter(ValueError):
     """The filter cannot be understood; the message says where and how to fix it."""
 
@@ -85,7 +92,7 @@ def _parse(spec: Any, where: str, depth: int, count: list[int]) -> Node:
 
 
 def _parse_field(field: str, value: Any, where: str, count: list[int]) -> list[Condition]:
-    if not isinstance(field, str) or not _FIELD.match(field):
+    if not isinstance(field, str) or not _FIELD.fullmatch(field):
         raise InvalidFilter(
             f"{where}: invalid field name {field!r}: use letters, digits, '_' or '-', with dots for nested fields"
         )
@@ -107,7 +114,18 @@ def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
+def _check_values(operand: Any, where: str) -> None:
+    """What SQLite can bind and compare: finite numbers, 64-bit integers, real text (else InvalidFilter)."""
+    from indexer.documents import check_json_value
+
+    try:
+        check_json_value(operand, where, max_depth=1)
+    except ValueError as exc:
+        raise InvalidFilter(str(exc)) from None
+
+
 def _check_operand(op: str, operand: Any, where: str) -> Any:
+    _check_values(operand, where)
     if op in ("eq", "ne"):
         if not _is_scalar(operand):
             raise InvalidFilter(f"{where}: expected a string, number, boolean or null")

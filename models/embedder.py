@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.loading import EMBEDDER
 from models.shared_model import SharedModel
 
 PIPELINE_MIN_TEXTS = 128  # on CUDA, lists this long go through the pipelined encoder (an indexing batch is 512 documents)
@@ -12,7 +13,7 @@ PIPELINE_MIN_TEXTS = 128  # on CUDA, lists this long go through the pipelined en
 class Embedder(SharedModel):
     """Cheap to construct; `load()` (or the first use) loads the shared model."""
 
-    kind = "embedder"
+    kind = EMBEDDER
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

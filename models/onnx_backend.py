@@ -7,6 +7,13 @@ here in numpy the way sentence-transformers does them, so vectors match the torc
 
 The wrappers duck-type the small part of the SentenceTransformer / CrossEncoder interface that
 models.embedder and models.reranker use (encode, predict, tokenizer, max_seq_length, dimension).
+
+Why not sentence-transformers' own `backend="onnx"` and its quantization helpers: both load and export through
+Hugging Face Optimum (`optimum-onnx`'s ORTModel and ORTQuantizer). The current optimum-onnx (0.1.0) requires
+transformers < 4.58, and `pip install --dry-run optimum-onnx` here would downgrade transformers 5.x, tokenizers
+and huggingface_hub under the torch backend, and pull optimum's torch requirement into the CPU-only extra. This
+module needs only onnx and onnxruntime (the `cpu` extra), works with the installed transformers, and keeps
+the exported file keyed by the model's files. Revisit when optimum-onnx supports transformers 5.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.loading import RERANKER
 from models.shared_model import SharedModel
 
 
 class Reranker(SharedModel):
-    kind = "reranker"
+    kind = RERANKER
 
     def score(self, query: str, passages: list[str]) -> np.ndarray:
         """Raw model scores (logits for single-label cross-encoders); higher is more relevant."""

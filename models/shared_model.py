@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.device import DeviceChoice, select_device
-from models.loading import load_shared
+from models.loading import ModelKind, load_shared
 from models.onnx_backend import validate_backend
 
 
 class SharedModel:
-    kind = ""  # "embedder" or "reranker": the key the shared-model cache loads by
+    kind: ModelKind  # how this kind loads (models.loading.EMBEDDER or RERANKER)
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ circle, lazy imports inside functions included. Read from the source with ast: n
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -15,6 +16,7 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@cache  # read once per test run; the tests only read it
 def import_graph() -> dict[str, set[str]]:
     """module -> the project modules it names in an import statement (a `from pkg import mod` names pkg.mod)."""
     files = {_module_name(p): p for package in PACKAGES for p in (REPO / package).rglob("*.py")}
@@ -111,3 +113,24 @@ def test_service_reaches_storage_only_through_collection():
         if ".store." in line or "compile_filter" in line
     )
     assert reach == []
+
+
+def test_mcp_runs_over_the_service_facade_not_the_http_layer():
+    """The MCP tools call service.facade; only their HTTP transport touches the API's auth and error shapes."""
+    graph = import_graph()
+    assert not {t for t in graph["service.facade"] if t.startswith("service.api")}
+    mcp_imports = {t for m, targets in graph.items() if m.startswith("service.mcp") for t in targets}
+    assert "service.facade" in mcp_imports
+    assert not mcp_imports & {"service.api.state", "service.api.schemas", "service.api.app"}
+    assert {t for t in graph["service.cli.mcp"] if t.startswith("service.api")} == set()
+
+
+def test_one_place_builds_a_search():
+    """Every entrance goes through service.search.searcher.Searcher; only it calls the pipeline function."""
+    callers = set()
+    for path in (REPO / "service").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "service.search.pipeline":
+                if any(alias.name == "search" for alias in node.names):
+                    callers.add(_module_name(path))
+    assert callers == {"service.search.searcher"}

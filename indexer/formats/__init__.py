@@ -44,15 +44,24 @@ __all__ = [
 ]  # fmt: skip
 
 
+# README.Debian, NEWS.md~, CHANGES.old: named like documentation whatever follows the dot (sniffed on load)
+_DOC_NAMES = ("readme", "news", "changes", "changelog", "todo", "bugs", "install", "faq", "copying", "license", "authors")
+
+
+def _untyped(name: str) -> bool:
+    base = Path(name.rsplit("#", 1)[-1]).name.lower()
+    return "." not in base.lstrip(".") or base.split(".", 1)[0] in _DOC_NAMES
+
+
 def is_supported(path: Path) -> bool:
     """Whether a file found in a folder is worth loading: a known extension, or none (sniffed on load)."""
-    return path.suffix.lower() in LOADERS or path.suffix == ""
+    return path.suffix.lower() in LOADERS or _untyped(path.name)
 
 
 def load_source(source: Source) -> Loaded:
     loader = LOADERS.get(source.suffix)
     if loader is None:
-        if source.suffix:
+        if not _untyped(source.name):
             raise LoadError(
                 f"{source.name}: unsupported file type {source.suffix!r}; supported: {', '.join(sorted(SUPPORTED_EXTENSIONS))}"
             )

@@ -90,7 +90,8 @@ CODE_LANGUAGES = {
     ".py": "python", ".js": "javascript", ".mjs": "javascript", ".ts": "typescript", ".tsx": "typescript",
     ".go": "go", ".java": "java", ".c": "c", ".h": "c", ".cpp": "cpp", ".rs": "rust", ".rb": "ruby",
     ".sh": "shell", ".sql": "sql", ".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml",
-    ".xml": "xml", ".ini": "ini", ".cfg": "ini", ".conf": "config", ".log": "log",
+    ".xml": "xml", ".ini": "ini", ".cfg": "ini", ".conf": "config", ".log": "log", ".pl": "perl", ".pm": "perl",
+    ".service": "systemd", ".socket": "systemd", ".timer": "systemd",
 }  # fmt: skip
 
 

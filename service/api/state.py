@@ -1,87 +1,57 @@
-"""What the API holds for its lifetime, and the operations routes call: plain methods, testable alone.
+"""The HTTP API's view of the service: the facade (service.facade) in the API's schemas and status codes.
 
-Models load once at start-up. Collections open once (the catalog shares them) and stay open; SQLite
-WAL plus one transaction per write means a search never sees half a document and never waits for a writer.
+Plain methods, testable alone; routes stay thin.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
-from indexer.catalog import validate_name
 from indexer.collection import Collection
 from indexer.documents import Document
-from indexer.errors import DocumentNotFound
-from indexer.pipeline import Indexer, IndexReport
 from service.api import schemas
-from service.api.errors import ApiError, payload_too_large
-from service.inference import GuardedEmbedder, GuardedReranker
-from service.runtime import Runtime
+from service.api.errors import ApiError
+from service.facade import QuarryService
 from service.search.fusion import profile_for
 from service.search.pipeline import SearchResult
-from service.settings import Settings
-
-log = logging.getLogger("quarry.api")
 
 
-class ApiState:
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.runtime = Runtime(settings)
-        self.runtime.load_models()  # embedder raises ModelLoadError (start-up fails); reranker degrades
-        self.embedder = GuardedEmbedder(self.runtime.embedder)
-        reranker = self.runtime.reranker()
-        self.reranker = GuardedReranker(reranker) if reranker is not None else None
-        if settings.query_batching != "off":
-            wait_ms = settings.query_batch_wait_ms
-            if wait_ms is None:  # a GPU gains from waiting for company; a CPU is busy enough to gather it
-                wait_ms = 2.0 if self.runtime.embedder.choice.is_cuda else 0.0
-            self.embedder.enable_batching(settings.query_batch_size, wait_ms)
-        # every search entrance (routes, context, OpenAI, MCP) goes through this one, with its limits and observers
-        self.searcher = self.runtime.searcher(embedder=self.embedder, reranker=self.reranker)
-        for name in self.runtime.catalog.names():  # open (and catch up) every collection before serving
-            try:
-                self.runtime.open_collection(name)
-            except Exception as exc:  # noqa: BLE001 - one bad collection must not stop the server
-                log.warning("collection %s not opened at start-up: %s", name, exc)
-
-    def close(self) -> None:
-        self.embedder.close()
-        self.runtime.close()  # saves every open collection's vector index
-
+class ApiState(QuarryService):
     # health --------------------------------------------------------------------------------------
     def health(self, visible: Callable[[str], bool] = lambda name: True) -> schemas.HealthResponse:
         status = self.runtime.reranker_status
         embedder = self.runtime.embedder
-        collections = []
-        for name in filter(visible, self.runtime.catalog.names()):
+        collections, problems = [], {}
+        for name in self.collection_names(visible):
+            if name in self.damaged:
+                problems[name] = self.damaged[name]
             warnings: list[str] = []
             try:
                 collection = self.runtime.open_collection(name)
                 counts = collection.counts()
                 warnings = self._quality_warnings(collection)
-            except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
+            except Exception as exc:  # noqa: BLE001 - reported as -1 rather than failing the health check
                 counts = {"documents": -1, "chunks": -1}
+                problems.setdefault(name, f"cannot be read: {exc}")
             collections.append(schemas.CollectionCounts(name=name, **counts, warnings=warnings))
-        degraded = not status.loaded and self.settings.reranker_enabled
+        degraded = (status.required and not status.loaded) or bool(problems)
         return schemas.HealthResponse(
             status="degraded" if degraded else "ok",
+            note=status.note,
             embedder=schemas.ModelStatus(
                 name=self.settings.embedder, loaded=True, device=embedder.choice.device, dimension=embedder.dimension
             ),
             reranker=schemas.ModelStatus(
-                name=status.name, loaded=status.loaded, reason=status.reason,
+                name=status.name, loaded=status.loaded, reason=status.reason, required=status.required,
                 device=self.reranker.choice.device if self.reranker is not None else None,
             ),  # fmt: skip
+            rerank_scorer=self.pair_scorer_name,
             query_batching=self.embedder.batcher is not None,
             collections=collections,
+            problems=problems,
         )
 
     # collections ---------------------------------------------------------------------------------
-    def collection(self, name: str) -> Collection:
-        return self.runtime.open_collection(name)
-
     def _quality_warnings(self, collection: Collection) -> list[str]:
         profile = profile_for(collection, self.runtime.fusion)
         return [profile.warning] if profile.warning else []
@@ -97,7 +67,7 @@ class ApiState:
         )  # fmt: skip
 
     def list_collections(self, visible: Callable[[str], bool] = lambda name: True) -> list[schemas.CollectionInfo]:
-        return [self.collection_info(self.collection(name)) for name in filter(visible, self.runtime.catalog.names())]
+        return [self.collection_info(self.collection(name)) for name in self.collection_names(visible)]
 
     def create_collection(self, body: schemas.CollectionCreate) -> Collection:
         try:
@@ -105,55 +75,42 @@ class ApiState:
         except ValueError as exc:  # chunker settings that do not fit the embedder
             raise ApiError(422, "invalid_request", f"{exc}; pick chunk_size and chunk_overlap that fit") from None
 
-    def delete_collection(self, name: str) -> None:
-        """Allowed whatever embedder built it: deleting is how a mismatched collection is cleared."""
-        self.runtime.catalog.delete(validate_name(name))
-
     # documents -----------------------------------------------------------------------------------
-    def _check_sizes(self, documents: list[schemas.DocumentIn]) -> None:
-        if len(documents) > self.settings.max_batch_documents:
-            raise payload_too_large(
-                f"{len(documents)} documents in one request; the limit is {self.settings.max_batch_documents}"
-                " (QUARRY_MAX_BATCH_DOCUMENTS): split the batch"
-            )
-        limit = self.settings.max_document_chars
-        for doc in documents:
-            if len(doc.text) > limit:
-                raise payload_too_large(
-                    f"document {doc.doc_id!r} has {len(doc.text)} characters; the limit is {limit}"
-                    " (QUARRY_MAX_DOCUMENT_CHARS): split it into several documents"
-                )
-
     def upsert(self, collection: Collection, documents: list[schemas.DocumentIn]) -> schemas.BatchWritten:
         """Chunk, embed and commit in one transaction; returns once the documents are searchable."""
-        self._check_sizes(documents)
         docs = [
             Document(d.doc_id, d.text, title=d.title, source=d.source, metadata=d.metadata, format=d.format)
             for d in documents
         ]
-        latest = {d.doc_id: d for d in docs}  # the last copy of a repeated id wins, as in Indexer.upsert
-        before = collection.content_hashes(latest)
-        report: IndexReport = Indexer(collection, self.embedder).upsert(docs)
-        written = []
-        for doc_id, doc in latest.items():
-            stored = collection.get_document(doc_id)
-            if doc_id not in before:
-                status = "added"
-            else:
-                status = "unchanged" if before[doc_id] == doc.content_hash() else "updated"
-            written.append(schemas.DocumentWritten(doc_id=doc_id, status=status, chunks=stored.n_chunks if stored else 0))
+        written = self.write_documents(collection, docs)
+        report = written.report
         return schemas.BatchWritten(
             added=report.added, updated=report.updated, unchanged=report.unchanged, chunks=report.chunks,
-            documents=written, warnings=report.warnings,
+            documents=[schemas.DocumentWritten(**vars(d)) for d in written.documents], warnings=report.warnings,
         )  # fmt: skip
 
     def get_document(self, collection: Collection, doc_id: str) -> schemas.DocumentOut:
-        doc = collection.get_document(doc_id)
-        if doc is None:
-            raise _doc_not_found(collection, doc_id)
+        doc = self.read_document(collection, doc_id)
         return schemas.DocumentOut(
             doc_id=doc.doc_id, title=doc.title, source=doc.source, metadata=doc.metadata, text=doc.text,
             chunks=doc.n_chunks, content_hash=doc.content_hash, updated_at=doc.updated_at,
+        )  # fmt: skip
+
+    def passage(self, collection: Collection, doc_id: str, start: int, end: int, context: int) -> schemas.PassageInContext:
+        doc = self.read_document(collection, doc_id)
+        text = doc.text
+        start = min(start, len(text))
+        end = min(max(end, start), len(text))
+        lo, hi = max(0, start - context), min(len(text), end + context)
+        if lo > 0:  # begin at a line start when one is near, not mid-word
+            line = text.find("\n", lo, start)
+            lo = line + 1 if line >= 0 else lo
+        if hi < len(text):
+            line = text.rfind("\n", end, hi)
+            hi = line if line >= 0 else hi
+        return schemas.PassageInContext(
+            doc_id=doc.doc_id, title=doc.title, source=doc.source, metadata=doc.metadata, length=len(text),
+            start=start, end=end, before=text[lo:start], passage=text[start:end], after=text[end:hi],
         )  # fmt: skip
 
     def list_documents(self, collection: Collection, limit: int, offset: int) -> schemas.DocumentList:
@@ -167,16 +124,12 @@ class ApiState:
             offset=offset,
         )
 
-    def delete_document(self, collection: Collection, doc_id: str) -> None:
-        if collection.delete([doc_id]) == 0:
-            raise _doc_not_found(collection, doc_id)
-
     # search --------------------------------------------------------------------------------------
     def search(self, collection: Collection, query: str, options: schemas.SearchOptions) -> schemas.SearchResponse:
         return _response(self.searcher.search(collection, query, **_options(options)))
 
-    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
-        results, timings = self.searcher.search_batch(collection, body.queries, **_options(body))
+    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest, cancelled=None) -> schemas.BatchSearchResponse:
+        results, timings = self.searcher.search_batch(collection, body.queries, cancelled=cancelled, **_options(body))
         return schemas.BatchSearchResponse(results=[_response(r) for r in results], timings_ms=timings)
 
 
@@ -186,13 +139,6 @@ def _options(options: schemas.SearchOptions) -> dict:
         top_k=options.top_k, mode=options.mode, candidates=options.candidates, rerank=options.rerank,
         filter=options.filter, min_score=options.min_score, group_by_document=options.group_by_document,
     )  # fmt: skip
-
-
-def _doc_not_found(collection: Collection, doc_id: str) -> DocumentNotFound:
-    return DocumentNotFound(
-        f"document {doc_id!r} not found in collection {collection.name!r}; "
-        f"GET /v1/collections/{collection.name}/documents lists the ids"
-    )
 
 
 def _response(result: SearchResult) -> schemas.SearchResponse:

@@ -9,7 +9,7 @@ import time
 
 from indexer.beir import load_beir
 from service.cli.common import runtime_from_args
-from service.search.pipeline import MODES
+from service.search.options import MODES
 
 RERANK_SUFFIX = "+rerank"
 

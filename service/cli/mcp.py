@@ -14,11 +14,11 @@ from service.cli.common import settings_from_args
 def cmd_mcp(args) -> int:
     import anyio
 
-    from service.api.state import ApiState
+    from service.facade import QuarryService
     from service.mcp.server import LOCAL_USER, QuarryMCP
 
     settings = settings_from_args(args)
-    state = ApiState(settings)  # models load before the client's first message
+    state = QuarryService(settings)  # models load before the client's first message
     try:
         anyio.run(QuarryMCP(lambda: state, local=LOCAL_USER).run_stdio)
     finally:

@@ -23,7 +23,7 @@ from models import Reranker
 from models.training import DEFAULT_BASE, Pair, TrainingConfig, train_cross_encoder
 from service.search.fusion import FusionConfig, blend_rerank
 from service.eval.ir_metrics import dedupe, ndcg_at_k
-from service.search.pipeline import search
+from service.search.searcher import Searcher
 
 BLEND_WEIGHT = 0.5  # the blended row of the report: half reranker, half retrieval (min-max normalized)
 
@@ -72,9 +72,9 @@ def from_qrels(dataset, max_positives: int) -> list[LabelledQuery]:
     return items
 
 
-def retrieve(collection: Collection, embedder, query: str, depth: int) -> list[tuple[str, str, float]]:
+def retrieve(searcher: Searcher, collection: Collection, query: str, depth: int) -> list[tuple[str, str, float]]:
     """(doc id, text, retrieval score) of the pipeline's own un-reranked top `depth`, one per document."""
-    result = search(collection, embedder, query, top_k=depth, candidates=depth, rerank=False)
+    result = searcher.search(collection, query, top_k=depth, candidates=depth, rerank=False)
     seen, out = set(), []
     for hit in result.hits:
         if hit.doc_id not in seen:
@@ -83,14 +83,14 @@ def retrieve(collection: Collection, embedder, query: str, depth: int) -> list[t
     return out
 
 
-def mine_negatives(items: list[LabelledQuery], collection: Collection, embedder, per_positive: int, depth: int = 100) -> None:
+def mine_negatives(items: list[LabelledQuery], searcher: Searcher, collection: Collection, per_positive: int, depth: int = 100) -> None:
     """Hard negatives: the retriever's top hits that are not labelled relevant (judged ids, or positive texts)."""
     for item in items:
         wanted = per_positive * len(item.positives) - len(item.negatives)
         if wanted <= 0:
             continue
         relevant = {d for d, g in item.judged.items() if g > 0}
-        for doc_id, text, _ in retrieve(collection, embedder, item.query, depth):
+        for doc_id, text, _ in retrieve(searcher, collection, item.query, depth):
             if wanted <= 0:
                 break
             if doc_id in relevant or text in item.positives or text in item.negatives:
@@ -111,14 +111,14 @@ def split_folds(n: int, folds: int, seed: int) -> list[list[int]]:
     return [sorted(order[f::folds]) for f in range(folds)]
 
 
-def held_out_scores(items: list[LabelledQuery], model_dir: str, collection, embedder, depth: int, device: str) -> dict[str, float]:
+def held_out_scores(items: list[LabelledQuery], model_dir: str, searcher: Searcher, collection, depth: int, device: str) -> dict[str, float]:
     """Mean nDCG@10 over held-out qrels queries reranking the pipeline's top `depth` (retrieval order,
     reranker alone, and a 50/50 blend); for JSONL pairs, the share of (positive, negative) pairs ordered right."""
     reranker = Reranker(model_dir, device=device).load() if model_dir else None
     if items and items[0].judged and collection is not None:
         rows = {"retrieval": [], "reranked": [], "blended": []}
         for item in items:
-            hits = retrieve(collection, embedder, item.query, depth)
+            hits = retrieve(searcher, collection, item.query, depth)
             ranked = [(i, score) for i, (_, _, score) in enumerate(hits)]
             ids = [doc_id for doc_id, _, _ in hits]
             rows["retrieval"].append(ndcg_at_k(ids, item.judged))
@@ -146,6 +146,7 @@ def train_from_args(runtime, args) -> dict:
     config = TrainingConfig(args.epochs, args.batch_size, args.learning_rate, args.max_length, seed=args.seed)
     warnings: list[str] = []
     collection = None
+    searcher = runtime.searcher(rerank=False)  # the collection's own retriever, as configured, un-reranked
     if args.dataset:
         from service.eval.evaluation import ensure_collection
 
@@ -158,7 +159,7 @@ def train_from_args(runtime, args) -> dict:
         if args.collection:
             collection = runtime.open_collection(args.collection)
     if collection is not None:
-        mine_negatives(items, collection, runtime.embedder, args.negatives)
+        mine_negatives(items, searcher, collection, args.negatives)
     if not any(item.negatives for item in items):
         raise ValueError("no negatives: give negatives in the pairs file or --collection to mine them from")
 
@@ -179,8 +180,8 @@ def train_from_args(runtime, args) -> dict:
             fold_dir = scratch / f"fold-{number}"
             _say(f"fold {number + 1}/{len(folds)}: training on {len(train)} queries, scoring {len(test)} held out")
             train_cross_encoder(to_pairs(train), fold_dir, base, config, device, settings.allow_downloads)
-            before = held_out_scores(test, base_dir, collection, runtime.embedder, depth, device)
-            after = held_out_scores(test, str(fold_dir), collection, runtime.embedder, depth, device)
+            before = held_out_scores(test, base_dir, searcher, collection, depth, device)
+            after = held_out_scores(test, str(fold_dir), searcher, collection, depth, device)
             report["folds"].append({"held_out_queries": len(test), "train_pairs": len(to_pairs(train)), "before": before, "after": after})
             shutil.rmtree(fold_dir, ignore_errors=True)
         _say(f"training the saved model on all {len(items)} queries")

@@ -1,5 +1,5 @@
 """quarry as an MCP server (the official `mcp` SDK): search and list collections, and, for write-scoped
-keys only, add and delete documents. The tools call the same ApiState methods as the HTTP API.
+keys only, add and delete documents. The tools call the service facade (service.facade), as the HTTP API does.
 
 Two transports:
 - streamable HTTP at /mcp inside `quarry serve`, behind the service's API keys (Bearer or X-API-Key):
@@ -22,11 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from indexer.documents import Document
 from indexer.errors import QuarryError
-from service.api import schemas
+from indexer.filters import FILTER_HELP, InvalidFilter
 from service.api.auth import Principal, authenticate
 from service.api.errors import ApiError, error_response
-from indexer.filters import InvalidFilter
+from service.facade import METADATA_HELP, Metadata, QuarryService, TooLarge
 from service.search.options import InvalidQuery
 
 log = logging.getLogger("quarry.mcp")
@@ -47,7 +48,7 @@ class SearchArgs(_Args):
     query: str = Field(min_length=1, max_length=4096, description="what to look for, in natural language")
     collection: str = Field(description="collection name (see list_collections)")
     top_k: int = Field(5, ge=1, le=50, description="how many passages to return")
-    filter: dict[str, Any] | None = Field(None, description=schemas.FILTER_HELP)
+    filter: dict[str, Any] | None = Field(None, description=FILTER_HELP)
 
 
 class NoArgs(_Args):
@@ -60,7 +61,7 @@ class AddDocumentArgs(_Args):
     text: str = Field(min_length=1)
     title: str = ""
     source: str = Field("", description="where it came from, e.g. a URL")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict, description=METADATA_HELP)
 
 
 class DeleteDocumentArgs(_Args):
@@ -79,10 +80,10 @@ TOOLS: dict[str, tuple[type[_Args], str, str]] = {
 
 
 class QuarryMCP:
-    """The MCP server over an ApiState. `local` is the principal for messages that come without an HTTP
+    """The MCP server over the service facade (service.facade, not the HTTP layer). `local` is the principal for messages that come without an HTTP
     request (stdio); None refuses them."""
 
-    def __init__(self, get_state: Callable[[], Any], local: Principal | None = None):
+    def __init__(self, get_state: Callable[[], QuarryService], local: Principal | None = None):
         self.get_state = get_state
         self.local = local
         self.server = Server(
@@ -125,6 +126,8 @@ class QuarryMCP:
             return _error(f"invalid arguments: {problems}")
         except ApiError as exc:
             return _error(f"{exc.type}: {exc.message}")
+        except TooLarge as exc:
+            return _error(f"payload_too_large: {exc}")
         except (QuarryError, InvalidFilter, InvalidQuery) as exc:
             return _error(str(exc))
         except Exception:  # noqa: BLE001 - the client gets a message, the log the trace
@@ -158,17 +161,18 @@ class QuarryMCP:
 
     def _tool_list_collections(self, principal: Principal, args: NoArgs) -> tuple[str, dict]:
         state = self.get_state()
-        rows = [c.model_dump() for c in state.list_collections() if principal.can_access(c.name)]
-        listing = [{k: r[k] for k in ("name", "documents", "chunks", "embedder")} for r in rows]
+        listing = []
+        for name in state.collection_names(principal.can_access):
+            collection = state.collection(name)
+            listing.append({"name": name, **collection.counts(), "embedder": collection.manifest.embedder})
         text = "\n".join(f"{r['name']}: {r['documents']} documents, {r['chunks']} chunks" for r in listing)
         return text or "No collections yet.", {"collections": listing}
 
     def _tool_add_document(self, principal: Principal, args: AddDocumentArgs) -> tuple[str, dict]:
         state = self.get_state()
-        doc = schemas.DocumentIn(doc_id=args.doc_id, text=args.text, title=args.title, source=args.source,
-                                 metadata=args.metadata)  # fmt: skip
-        written = state.upsert(state.collection(args.collection), [doc]).documents[0]
-        return f"{written.status} {written.doc_id} in {args.collection} ({written.chunks} chunks)", written.model_dump()
+        doc = Document(args.doc_id, args.text, title=args.title, source=args.source, metadata=args.metadata)
+        written = state.write_documents(state.collection(args.collection), [doc]).documents[0]
+        return f"{written.status} {written.doc_id} in {args.collection} ({written.chunks} chunks)", vars(written)
 
     def _tool_delete_document(self, principal: Principal, args: DeleteDocumentArgs) -> tuple[str, dict]:
         state = self.get_state()

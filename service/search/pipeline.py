@@ -12,6 +12,7 @@ import numpy as np
 
 from indexer.collection import Collection
 from indexer.filters import Node, parse_filter
+from models.protocols import PairScorer, TextEncoder
 from service.search.fusion import FusionConfig, blend_rerank, fuse, profile_for
 from service.search.options import MODES, InvalidQuery, SearchMode
 
@@ -57,15 +58,16 @@ def validate_query(query: str, top_k: int, mode: str, candidates: int) -> str:
 
 def search(
     collection: Collection,
-    embedder,
+    embedder: TextEncoder,
     query: str,
     *,
     top_k: int = 10,
     mode: SearchMode | str = SearchMode.HYBRID,
-    reranker=None,
+    reranker: PairScorer | None = None,
     rerank: bool = True,
     candidates: int = 50,
     rerank_note: str = "",
+    rerank_depth: int | None = None,
     filter: dict | Node | None = None,
     min_score: float | None = None,
     group_by_document: bool = False,
@@ -113,6 +115,8 @@ def search(
 
     reranked = False
     if rerank and reranker is not None and ranked:
+        if rerank_depth is not None:  # the reranker sees the best-fused candidates only, always enough for top_k
+            ranked = ranked[: max(rerank_depth, top_k)]
         t = time.perf_counter()
         scores = reranker.score(query, [chunks[cid].text for cid, _ in ranked])
         ranked = blend_rerank(ranked, scores, fusion)

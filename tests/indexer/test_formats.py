@@ -180,3 +180,11 @@ def test_docx_and_pptx_keep_titles(tmp_path):
 def test_pdf_records_page_starts(tmp_path):
     [doc] = load_file(write_pdf(tmp_path / "one.pdf", ["Only page."]), "one").documents
     assert doc.metadata["page_starts"] == [0]
+
+
+def test_documentation_names_are_text_whatever_their_suffix(tmp_path):
+    (tmp_path / "README.Debian").write_text("Debian notes about the package.\n")
+    [doc] = load_file(tmp_path / "README.Debian", "r").documents
+    assert doc.text.startswith("Debian notes") and doc.metadata["format"] == "text"
+    with pytest.raises(LoadError, match="unsupported file type"):
+        load_file(tmp_path / "photo.gif", "p")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from models import DEFAULT_EMBEDDER, Embedder, ModelLoadError, Reranker, resolve_model_reference, select_device
-from models.loading import load_shared
+from models.loading import EMBEDDER, load_shared
 
 
 def test_default_embedder_resolves_to_bundled_package():
@@ -64,7 +64,7 @@ def test_models_are_loaded_once_and_shared(tiny_embedder_path):
     first = Embedder(tiny_embedder_path, device="cpu").load()
     second = Embedder(tiny_embedder_path, device="cpu").load()
     assert first.model is second.model
-    assert load_shared("embedder", tiny_embedder_path, select_device("cpu")) is first.model
+    assert load_shared(EMBEDDER, tiny_embedder_path, select_device("cpu")) is first.model
 
 
 def test_reranker_scores_each_passage(tiny_reranker_path):
@@ -84,3 +84,13 @@ def test_minilm_has_real_semantics(minilm):
         ["how do I repair a punctured bicycle tire", "Patch the inner tube after removing the wheel.", "Knead the dough."]
     )
     assert float(query @ bike) > float(query @ bread) + 0.1
+
+
+def test_model_kinds_load_by_their_own_classes():
+    """No dispatch on a kind string: each kind names the classes that load it."""
+    from models import Embedder, Reranker
+    from models.loading import EMBEDDER, RERANKER
+
+    assert Embedder.kind is EMBEDDER and Reranker.kind is RERANKER
+    assert EMBEDDER.torch_class().__name__ == "SentenceTransformer" and RERANKER.torch_class().__name__ == "CrossEncoder"
+    assert EMBEDDER.onnx_class().__name__ == "OnnxSentenceEncoder" and RERANKER.onnx_class().__name__ == "OnnxCrossEncoder"

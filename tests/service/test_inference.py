@@ -147,3 +147,22 @@ def test_large_encodes_take_the_lock_in_slices_sized_for_the_device():
     calls.clear()
     GuardedEmbedder(Recording(is_cuda=True)).encode(["t"] * 3000)
     assert calls == [1024, 1024, 952]  # GPU: slices big enough for the pipelined encoder (128+ texts)
+
+
+def test_models_and_their_wrappers_meet_the_protocols(tiny_embedder):
+    """indexer/ and service/ type against TextEncoder and PairScorer; the API's thread-safe wrappers meet them
+    with explicit attributes (no attribute forwarding), so a missing one fails here, not in a request."""
+    from models import PairScorer, Reranker, TextEncoder
+    from service.inference import GuardedEmbedder, GuardedReranker
+
+    guarded = GuardedEmbedder(tiny_embedder)
+    assert isinstance(tiny_embedder, TextEncoder) and isinstance(guarded, TextEncoder)
+    assert (guarded.dimension, guarded.max_seq_length, guarded.batch_size, guarded.choice, guarded.reference) == (
+        tiny_embedder.dimension, tiny_embedder.max_seq_length, tiny_embedder.batch_size, tiny_embedder.choice,
+        tiny_embedder.reference,
+    )  # fmt: skip
+    assert not hasattr(GuardedEmbedder, "__getattr__") and not hasattr(GuardedReranker, "__getattr__")
+    reranker = Reranker("unused", device="cpu")  # constructing loads nothing
+    assert isinstance(reranker, PairScorer) and isinstance(GuardedReranker(reranker), PairScorer)
+    assert GuardedReranker(reranker).choice is reranker.choice
+
