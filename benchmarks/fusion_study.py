@@ -74,7 +74,7 @@ def config(**kw):
 
 def variants() -> dict:
     return {
-        "convex0.7": config(method="convex"),
+        "convex0.7": config(method="convex", dense_weight=0.7),
         "rrf": config(method="rrf", dense_weight=0.5, lexical_depth=0),
         "adaptive": config(method="adaptive"),
     }
