@@ -34,6 +34,7 @@ COPY README.md ./
 COPY models ./models
 COPY indexer ./indexer
 COPY service ./service
+COPY quarry ./quarry
 RUN pip install --no-deps . && rm -rf build *.egg-info
 
 # Non-root runtime user; /data is created owned by it so a fresh named volume inherits that ownership.

@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 EXTRAS ?= cpu,dev
 SAMPLE_QUERY ?= how do I fix a punctured bike tyre
 
-.PHONY: install install-gpu run test test-all bench bench-speed clean docs docs-check
+.PHONY: install install-gpu system-deps run test test-all bench bench-speed clean docs docs-check
 
 install: $(VENV)/.installed
 
@@ -29,11 +29,15 @@ run: install
 	$(BIN)/quarry index samples/corpus --collection sample
 	$(BIN)/quarry search "$(SAMPLE_QUERY)" --collection sample --top-k 3
 
-test: install
+# Debian packages the tests need (docker-compose, chromium); installs only what is missing. .ci/run uses it too.
+system-deps:
+	.ci/system-deps
+
+test: install system-deps
 	$(BIN)/python -m pytest
 
 # Everything, slow tests included (GPU tests still need -m gpu on a CUDA machine).
-test-all: install
+test-all: install system-deps
 	$(BIN)/python -m pytest -m "not gpu"
 
 # docs/configuration.md is generated from the Settings field descriptions (service/settings.py).

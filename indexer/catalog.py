@@ -8,17 +8,18 @@ import shutil
 import threading
 from pathlib import Path
 
+from indexer.backup import SnapshotInfo, restore_snapshot, snapshot_collection
 from indexer.collection import Collection, check_embedder
 from indexer.layout import MANIFEST, Manifest
 from indexer.errors import CollectionExists, CollectionNotFound, InvalidName
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")  # fullmatch: "$" would let a trailing newline through
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         raise InvalidName(
             f"invalid collection name {name!r}: use 1-64 letters, digits, '-', '_' or '.', starting with a letter or digit"
         )
@@ -47,7 +48,7 @@ class Catalog:
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file() and _NAME.match(p.name))
+        return sorted(p.name for p in self.root.iterdir() if (p / MANIFEST).is_file() and _NAME.fullmatch(p.name))
 
     def manifest(self, name: str) -> Manifest:
         if not self.exists(name):
@@ -81,6 +82,28 @@ class Catalog:
             else:
                 check_embedder(collection.manifest, embedder, dimension)
             return collection
+
+    # backups -------------------------------------------------------------------------------------
+    def snapshot(self, name: str, out: Path) -> SnapshotInfo:
+        """A consistent copy of the collection in the new directory `out`, taken beside running writers."""
+        if not self.exists(name):
+            raise self._not_found(name)
+        return snapshot_collection(self.path(name), Path(out))
+
+    def restore(self, snapshot: Path, name: str | None = None) -> Collection:
+        """The snapshot as a new collection (its own name, or `name`); its vector index rebuilt from SQLite."""
+        name = validate_name(name or SnapshotInfo.read(Path(snapshot)).collection)
+        with self._lock:
+            if self.exists(name):
+                raise CollectionExists(f"collection {name!r} already exists; restore under another name or delete it first")
+            self.root.mkdir(parents=True, exist_ok=True)
+            path = self.path(name)
+            if path.exists():  # a leftover from a create that crashed before its manifest was written
+                shutil.rmtree(path)
+            restore_snapshot(Path(snapshot), path, name)
+        collection = self.open(name)  # rebuilds vectors.faiss from the restored SQLite
+        collection.save_index()
+        return collection
 
     def delete(self, name: str) -> None:
         with self._lock:

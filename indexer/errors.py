@@ -36,3 +36,12 @@ class CollectionBusy(QuarryError):
 
 class StorageError(QuarryError):
     """The disk refused a write (full, read-only, no permission); nothing was half-written."""
+
+
+class InvalidDocument(QuarryError):
+    """A document's text, title or metadata cannot be stored safely (non-finite numbers, lone surrogates,
+    metadata nested too deep or too large); `field` names the part at fault."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field

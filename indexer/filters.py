@@ -92,7 +92,7 @@ def _parse(spec: Any, where: str, depth: int, count: list[int]) -> Node:
 
 
 def _parse_field(field: str, value: Any, where: str, count: list[int]) -> list[Condition]:
-    if not isinstance(field, str) or not _FIELD.match(field):
+    if not isinstance(field, str) or not _FIELD.fullmatch(field):
         raise InvalidFilter(
             f"{where}: invalid field name {field!r}: use letters, digits, '_' or '-', with dots for nested fields"
         )
@@ -114,7 +114,18 @@ def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
+def _check_values(operand: Any, where: str) -> None:
+    """What SQLite can bind and compare: finite numbers, 64-bit integers, real text (else InvalidFilter)."""
+    from indexer.documents import check_json_value
+
+    try:
+        check_json_value(operand, where, max_depth=1)
+    except ValueError as exc:
+        raise InvalidFilter(str(exc)) from None
+
+
 def _check_operand(op: str, operand: Any, where: str) -> Any:
+    _check_values(operand, where)
     if op in ("eq", "ne"):
         if not _is_scalar(operand):
             raise InvalidFilter(f"{where}: expected a string, number, boolean or null")

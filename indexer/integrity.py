@@ -8,6 +8,7 @@ not heal by itself) or "warnings" (expected after a crash, healed on the next op
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -16,16 +17,22 @@ from pathlib import Path
 import numpy as np
 
 from indexer.collection import Collection, storage_error
+from indexer.documents import check_metadata
 from indexer.layout import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Manifest, read_stamp
 from indexer.errors import QuarryError
 from indexer.locking import WriterLock
 from indexer.store import SCHEMA_VERSION, bump_generation, connect_existing, in_batches, read_generation, rebuild_fts, snapshot
+from indexer.vectors.base import faiss_module
 from indexer.vectors.factory import load_index
 
 log = logging.getLogger(__name__)
 
 PROBLEM, WARNING = "problem", "warning"
 _SHOW = 5  # ids named in one finding
+QUARANTINE = "quarantined_documents"  # where --repair moves documents no search can read
+_VECTOR_SAMPLE = 50_000  # vectors compared with SQLite per check (all of them below this)
+# how SQLite says it could not get at a file, as opposed to finding it damaged
+_ACCESS_ERRORS = ("unable to open", "readonly", "read-only", "locked", "busy", "permission", "access")
 
 
 @dataclass
@@ -75,6 +82,20 @@ def connect(directory: Path) -> sqlite3.Connection:
     return connect_existing(Path(directory) / DATABASE)
 
 
+def quick_check(directory: str | Path) -> str | None:
+    """SQLite's own page-level check of a collection's database, cheap enough for start-up (no index
+    comparison, no FTS or vector checks): None when sound, else what it found."""
+    try:
+        conn = connect(Path(directory))
+        try:
+            rows = [r[0] for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    return None if rows == ["ok"] else "; ".join(rows)
+
+
 # checks ------------------------------------------------------------------------------------------
 def check_collection(directory: str | Path) -> CheckReport:
     directory = Path(directory)
@@ -83,7 +104,11 @@ def check_collection(directory: str | Path) -> CheckReport:
     if not (directory / DATABASE).is_file():
         report.add(PROBLEM, "sqlite", f"{DATABASE} is missing: the collection's data is gone; re-index it", False)
         return report
-    conn = connect(directory)
+    try:
+        conn = connect(directory)
+    except sqlite3.Error as exc:
+        _unopenable(report, exc)
+        return report
     try:
         if not _check_sqlite_file(conn, report):
             return report  # the rest would read a damaged or foreign file
@@ -93,6 +118,7 @@ def check_collection(directory: str | Path) -> CheckReport:
             report.documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
             report.chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
             _check_chunks(conn, manifest, report)
+            _check_metadata(conn, report)
             _check_fts_rows(conn, report)
             if manifest is not None:
                 _check_faiss(directory, conn, manifest, report)
@@ -121,10 +147,24 @@ def _check_manifest(directory: Path, report: CheckReport) -> Manifest | None:
     return manifest
 
 
+def _unopenable(report: CheckReport, exc: sqlite3.Error) -> None:
+    """A database that could not be opened was not read, so nothing says it is damaged: say so, and
+    never advise throwing it away."""
+    report.add(
+        PROBLEM, "sqlite",
+        f"{DATABASE} could not be opened for checking ({exc}); its contents were not read, so this says nothing"
+        f" about damage: check that this user may read and write {report.directory} and that no other process"
+        " holds it locked, then run the check again", False,
+    )  # fmt: skip
+
+
 def _check_sqlite_file(conn: sqlite3.Connection, report: CheckReport) -> bool:
     try:
         rows = [r[0] for r in conn.execute("PRAGMA integrity_check(20)").fetchall()]
     except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and any(word in str(exc).lower() for word in _ACCESS_ERRORS):
+            _unopenable(report, exc)
+            return False
         report.add(PROBLEM, "sqlite", f"{DATABASE} cannot be read: {exc}; restore a backup or re-index", False)
         return False
     if rows != ["ok"]:
@@ -186,6 +226,26 @@ def _check_chunks(conn: sqlite3.Connection, manifest: Manifest | None, report: C
         report.add(PROBLEM, "chunks", f"{len(gaps)} document(s) whose chunk ordinals are not 0..n-1: {_names(gaps)}; repair drops their chunks and they must be re-indexed")
 
 
+def _unreadable_metadata(conn: sqlite3.Connection) -> dict[str, str]:
+    """doc_id -> why its stored metadata would break filtered searches or responses (NaN, Infinity, too deep,
+    too large: what writes refuse now, but older versions stored)."""
+    bad: dict[str, str] = {}
+    for doc_id, text in conn.execute("SELECT doc_id, metadata FROM documents"):
+        try:
+            check_metadata(json.loads(text))
+        except (ValueError, TypeError, RecursionError) as exc:
+            bad[doc_id] = str(exc) or type(exc).__name__
+    return bad
+
+
+def _check_metadata(conn: sqlite3.Connection, report: CheckReport) -> None:
+    bad = _unreadable_metadata(conn)
+    if bad:
+        first = next(iter(bad.items()))
+        report.add(PROBLEM, "documents", f"{len(bad)} document(s) hold metadata that breaks filtered searches"
+                   f" ({first[0]!r}: {first[1]}): {_names(bad)}; repair moves them to the {QUARANTINE} table")  # fmt: skip
+
+
 def _check_fts_rows(conn: sqlite3.Connection, report: CheckReport) -> None:
     try:
         unindexed = conn.execute("SELECT COUNT(*) FROM chunks WHERE chunk_id NOT IN (SELECT rowid FROM chunks_fts)").fetchone()[0]
@@ -236,19 +296,46 @@ def _check_faiss(directory: Path, conn: sqlite3.Connection, manifest: Manifest, 
     _check_faiss_vectors(conn, index, manifest, report)
 
 
+def _id_mapped(index):
+    """The faiss IndexIDMap2 under any of our index kinds (an auto index wraps flat, hnsw or ivf), made able to
+    give back a vector by chunk id; None when there is none."""
+    inner = getattr(index, "inner", index)
+    id_map = getattr(inner, "index", None)
+    if id_map is None or not hasattr(id_map, "reconstruct"):
+        return None
+    faiss = faiss_module()
+    try:  # an IVF index gives vectors back only with its direct map
+        faiss.extract_index_ivf(id_map.index).make_direct_map()
+    except (RuntimeError, AttributeError):
+        pass  # not IVF: flat and HNSW storage reconstruct as they are
+    return id_map
+
+
 def _check_faiss_vectors(conn: sqlite3.Connection, index, manifest: Manifest, report: CheckReport) -> None:
-    """Every vector in the FAISS file equals its chunk's vector in SQLite (flat indexes keep them exactly)."""
-    faiss_index = getattr(index, "index", None)
-    if faiss_index is None or not hasattr(faiss_index, "reconstruct"):
+    """Vectors in the FAISS file equal their chunks' vectors in SQLite, for every index kind (all of them up to
+    _VECTOR_SAMPLE, an evenly spread sample beyond)."""
+    id_map = _id_mapped(index)
+    if id_map is None:
+        report.add(WARNING, "faiss", f"vectors in {INDEX_FILE} ({type(index).__name__}) cannot be compared with SQLite", False)
         return
     size = 4 * manifest.dimension
+    ids = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE length(vector) = ? ORDER BY chunk_id", (size,))]
+    if len(ids) > _VECTOR_SAMPLE:
+        ids = [ids[i] for i in np.linspace(0, len(ids) - 1, _VECTOR_SAMPLE).astype(int)]
     differ: list[int] = []
-    for chunk_id, blob in conn.execute("SELECT chunk_id, vector FROM chunks WHERE length(vector) = ?", (size,)):
-        stored = np.frombuffer(blob, dtype=np.float32)
-        if not np.allclose(faiss_index.reconstruct(int(chunk_id)), stored, atol=1e-6):
-            differ.append(int(chunk_id))
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        marks = ",".join("?" * len(part))
+        for chunk_id, blob in conn.execute(f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({marks})", part):
+            try:
+                held = id_map.reconstruct(int(chunk_id))
+            except RuntimeError:  # faiss cannot find it: the file's id map is damaged
+                differ.append(int(chunk_id))
+                continue
+            if not np.allclose(held, np.frombuffer(blob, dtype=np.float32), atol=1e-4):
+                differ.append(int(chunk_id))
     if differ:
-        report.add(PROBLEM, "faiss", f"{len(differ)} vector(s) in {INDEX_FILE} differ from SQLite: chunk ids {_names(differ)}")
+        report.add(PROBLEM, "faiss", f"{len(differ)} of {len(ids)} vector(s) compared in {INDEX_FILE} differ from SQLite: chunk ids {_names(differ)}")
 
 
 # repair ------------------------------------------------------------------------------------------
@@ -316,6 +403,7 @@ def _repair_sqlite(conn: sqlite3.Connection, manifest: Manifest) -> list[str]:
         conn.execute(f"UPDATE documents SET content_hash = '', n_chunks = 0 WHERE doc_id IN ({marks})", part)
     if damaged:
         actions.append(f"dropped the damaged chunks of {len(damaged)} document(s) ({_names(damaged)}); re-index their sources to restore them")
+    actions += _quarantine(conn)
     n = conn.execute(
         "UPDATE documents SET n_chunks = (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = documents.doc_id)"
         " WHERE n_chunks != (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = documents.doc_id)"
@@ -326,6 +414,27 @@ def _repair_sqlite(conn: sqlite3.Connection, manifest: Manifest) -> list[str]:
         n = rebuild_fts(conn)
         actions.append(f"rebuilt the full-text index from {n} chunk(s)")
     return actions
+
+
+def _quarantine(conn: sqlite3.Connection) -> list[str]:
+    """Move documents whose metadata no search can read out of the collection, into QUARANTINE with the reason.
+    Their rows are kept whole there (for an operator to fix and re-add); their chunks go."""
+    bad = _unreadable_metadata(conn)
+    if not bad:
+        return []
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {QUARANTINE} (doc_id TEXT NOT NULL, title TEXT, source TEXT, metadata TEXT,"
+        " text TEXT, reason TEXT NOT NULL, quarantined_at REAL NOT NULL)"
+    )
+    for doc_id, reason in bad.items():
+        conn.execute(
+            f"INSERT INTO {QUARANTINE} SELECT doc_id, title, source, metadata, text, ?, strftime('%s','now')"
+            " FROM documents WHERE doc_id = ?",
+            (reason, doc_id),
+        )
+        conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+    return [f"moved {len(bad)} document(s) with unreadable metadata to the {QUARANTINE} table ({_names(bad)}); fix and re-add them"]
 
 
 def _fts_disagrees(conn: sqlite3.Connection) -> bool:

@@ -22,8 +22,8 @@ import numpy as np
 
 from indexer.chunker import Chunker
 from indexer.collection import Collection
-from indexer.documents import Document, validate_doc_id
-from indexer.errors import InvalidDocumentId, LoadError
+from indexer.documents import Document, validate_document
+from indexer.errors import InvalidDocument, InvalidDocumentId, LoadError
 from indexer.formats import load_file
 from indexer.sources import SourceFile, discover, id_below
 from indexer.store import FileRecord, PreparedDocument
@@ -108,14 +108,34 @@ class Batch:
         return {p.document.doc_id: p.content_hash for p in self.prepared}
 
 
+@dataclass(frozen=True)
+class FileLimits:
+    """What one file (and one document read from a file) may be when indexing paths: a file over max_file_bytes
+    is skipped unread, a document over max_document_chars is skipped after reading; each with a warning naming
+    the setting. None: no limit. (One 20,000,000-character .txt once cost a job 37 s and 1.3 GB.)"""
+
+    max_file_bytes: int | None = 100_000_000
+    max_document_chars: int | None = 2_000_000
+    file_setting: str = "QUARRY_MAX_FILE_BYTES"
+    document_setting: str = "QUARRY_MAX_DOCUMENT_CHARS"
+
+
 class Indexer:
     """Writes documents into one collection with one embedder."""
 
-    def __init__(self, collection: Collection, embedder: TextEncoder, batch_documents: int | None = None, save_every_s: float = 60.0):
+    def __init__(
+        self,
+        collection: Collection,
+        embedder: TextEncoder,
+        batch_documents: int | None = None,
+        save_every_s: float = 60.0,
+        limits: "FileLimits | None" = None,
+    ):
         self.collection = collection
         self.embedder = embedder
         self.batch_documents = batch_documents or default_batch_documents(embedder)
         self.save_every_s = save_every_s
+        self.limits = limits or FileLimits()
 
     @cached_property
     def chunker(self) -> Chunker:
@@ -131,8 +151,8 @@ class Indexer:
     def diff(self, documents: list[Document], in_flight: dict[str, str] | None = None) -> Batch:
         """Which documents need work. in_flight: doc_id -> content hash of a batch embedded but not yet
         committed, counted as stored (the same id can come twice in one job)."""
-        for doc in documents:  # before any work: a bad id fails the whole call, nothing is written
-            validate_doc_id(doc.doc_id)
+        for doc in documents:  # before any work: a bad document fails the whole call, nothing is written
+            validate_document(doc)
         batch = Batch()
         latest = {doc.doc_id: doc for doc in documents}  # the last copy of a repeated id wins
         if len(latest) < len(documents):
@@ -361,6 +381,12 @@ class _IndexRun:
             self.no_chunks_from(stat.st_size)
             self.skip(source, f"{source.doc_id}: links outside {self.confine}, skipped")
             return
+        limits = self.indexer.limits
+        if limits.max_file_bytes is not None and stat.st_size > limits.max_file_bytes:
+            self.no_chunks_from(stat.st_size)
+            self.skip(source, f"{source.path}: {stat.st_size} bytes, over the limit of {limits.max_file_bytes}"
+                              f" ({limits.file_setting}); skipped unread")  # fmt: skip
+            return
         key = str(source.path)
         record = records.get(key)
         if self.unchanged(record, stat.st_size, stat.st_mtime_ns):
@@ -386,11 +412,17 @@ class _IndexRun:
         for doc in loaded.documents:
             self.seen.add(doc.doc_id)
             try:
-                validate_doc_id(doc.doc_id)
-            except InvalidDocumentId as exc:
+                validate_document(doc)
+            except (InvalidDocumentId, InvalidDocument) as exc:
                 self.report.skipped += 1
                 self.warn(f"{source.path}: {exc}, skipped")
                 continue
+            if limits.max_document_chars is not None and len(doc.text) > limits.max_document_chars:
+                self.report.skipped += 1
+                self.warn(f"{source.path}: document {doc.doc_id!r} has {len(doc.text)} characters, over the limit of"
+                          f" {limits.max_document_chars} ({limits.document_setting}); skipped")  # fmt: skip
+                continue
+            self.seen.add(doc.doc_id)  # its NFC form, as stored
             self.report.loaded += 1
             ids.append(doc.doc_id)
             self.pending.append(doc)

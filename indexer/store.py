@@ -7,6 +7,7 @@ documents is one transaction. Each connection belongs to one thread.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sqlite3
 import threading
@@ -18,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.documents import Chunk, Document, chunk_metadata
+from indexer.documents import Chunk, Document, chunk_metadata, normalize_doc_id
 from indexer.filters import SqlFilter
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
@@ -112,11 +115,16 @@ _STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def fts_query(text: str) -> str | None:
+# Distinct terms one lexical query sends to FTS5 (the first ones, stopwords dropped first). Every term is one
+# more posting list to merge: a 1 MB query of distinct words once took 18.6 s, most of it in this OR query.
+MAX_LEXICAL_TERMS = 64
+
+
+def fts_query(text: str, max_terms: int = MAX_LEXICAL_TERMS) -> str | None:
     """A user's words -> an FTS5 OR query of quoted terms (no operator injection); None if no words."""
     words = [w.lower() for w in _WORD.findall(text)]
     kept = [w for w in words if w not in _STOPWORDS] or words
-    unique = list(dict.fromkeys(kept))
+    unique = list(dict.fromkeys(kept))[:max_terms]
     if not unique:
         return None
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
@@ -214,7 +222,7 @@ class Store:
     def conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn = self._connect()
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -222,6 +230,36 @@ class Store:
             with self._all_lock:
                 self._all.append(conn)
         return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+
+    def _reconnect(self) -> None:
+        """Drop this thread's connection; the next use opens a fresh one. SQLite opens a file it may not
+        write read-only and keeps it so, so a connection made while permissions were wrong stays read-only
+        after they are fixed."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._all_lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def _writing(self, write):
+        """Run a write; when this thread's connection says the database is read-only, reopen it and try
+        once more (permissions may have come back since it opened). A second refusal is the answer."""
+        try:
+            return write()
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc).lower() and "read-only" not in str(exc).lower():
+                raise
+            log.info("%s: connection is read-only; reopening it and retrying the write once", self.path)
+            self._reconnect()
+            return write()
 
     def close(self) -> None:
         with self._all_lock:
@@ -297,6 +335,7 @@ class Store:
         return [r[0] for r in self.conn.execute("SELECT doc_id FROM documents WHERE source = ?", (source,))]
 
     def get_document(self, doc_id: str) -> StoredDocument | None:
+        doc_id = normalize_doc_id(doc_id)
         row = self.conn.execute(
             "SELECT doc_id, title, source, content_hash, metadata, text, n_chunks, updated_at"
             " FROM documents WHERE doc_id=?",
@@ -438,6 +477,9 @@ class Store:
 
     def write_documents(self, prepared: list[PreparedDocument]) -> WriteResult:
         """Insert or replace whole documents, all in one transaction."""
+        return self._writing(lambda: self._write_documents(prepared))
+
+    def _write_documents(self, prepared: list[PreparedDocument]) -> WriteResult:
         added_ids: list[int] = []
         added_vectors: list[np.ndarray] = []
         now = time.time()
@@ -450,7 +492,7 @@ class Store:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(doc_id) DO UPDATE SET title=excluded.title,"
                     " source=excluded.source, content_hash=excluded.content_hash, metadata=excluded.metadata,"
                     " text=excluded.text, n_chunks=excluded.n_chunks, updated_at=excluded.updated_at",
-                    (doc.doc_id, doc.title, doc.source, p.content_hash, json.dumps(doc.metadata, ensure_ascii=False),
+                    (doc.doc_id, doc.title, doc.source, p.content_hash, json.dumps(doc.metadata, ensure_ascii=False, allow_nan=False),
                      doc.text, len(p.chunks), now),
                 )  # fmt: skip
                 for chunk, vector in zip(p.chunks, p.vectors):
@@ -471,6 +513,10 @@ class Store:
 
     def delete_documents(self, doc_ids: list[str]) -> tuple[int, WriteResult]:
         """Delete documents; returns how many existed and the chunk ids to drop from the vector index."""
+        doc_ids = [normalize_doc_id(d) for d in doc_ids]
+        return self._writing(lambda: self._delete_documents(doc_ids))
+
+    def _delete_documents(self, doc_ids: list[str]) -> tuple[int, WriteResult]:
         with self.transaction() as conn:
             removed = self._remove_chunks(conn, doc_ids)
             existed = 0

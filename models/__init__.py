@@ -8,7 +8,7 @@ from models.embedder import Embedder
 from models.errors import ModelLoadError
 from models.protocols import PairScorer, TextEncoder
 from models.reranker import Reranker
-from models.resolve import DEFAULT_EMBEDDER, DEFAULT_RERANKER, resolve_model_reference
+from models.resolve import DEFAULT_EMBEDDER, DEFAULT_RERANKER, available_offline, resolve_model_reference
 
 __all__ = [
     "DEFAULT_EMBEDDER",
@@ -18,6 +18,7 @@ __all__ = [
     "ModelLoadError",
     "PairScorer",
     "Reranker",
+    "available_offline",
     "resolve_model_reference",
     "select_device",
     "TextEncoder",

@@ -48,6 +48,21 @@ def resolve_model_reference(reference: str, allow_downloads: bool = False) -> Re
     return ResolvedModel(reference, reference, False)
 
 
+def available_offline(reference: str) -> bool:
+    """Whether loading needs no download: a local directory, a bundled copy, or a hub id already in the cache.
+
+    Cheap (a few stat calls), so a default that cannot load is skipped without building a model to find out."""
+    try:
+        resolved = resolve_model_reference(reference)
+    except ModelLoadError:
+        return False
+    if resolved.is_local:
+        return True
+    from huggingface_hub import try_to_load_from_cache
+
+    return isinstance(try_to_load_from_cache(resolved.location, "config.json"), str)
+
+
 def hub_kwargs(resolved: ResolvedModel, allow_downloads: bool) -> dict:
     """Keyword arguments that keep hub loading offline unless downloads are allowed."""
     if resolved.is_local or allow_downloads:

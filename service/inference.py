@@ -49,6 +49,23 @@ class _LockedTokenizer:
         return attr
 
 
+class _ThreadTokenizers:
+    """One truncating copy of a fast tokenizer per thread: counting tokens needs no shared lock, so a big
+    request's tokenizing never holds up the model for others."""
+
+    def __init__(self, hf_tokenizer, max_length: int):
+        self._source, self._max_length = hf_tokenizer, max_length
+        self._local = threading.local()
+
+    def count(self, texts: list[str]) -> int:
+        tok = getattr(self._local, "tok", None)
+        if tok is None:
+            from models.pipeline_encode import _fast_tokenizer
+
+            tok = self._local.tok = _fast_tokenizer(self._source, self._max_length)
+        return int(sum(len(e.ids) for e in tok.encode_batch(list(texts), add_special_tokens=True)))
+
+
 class GuardedEmbedder:
     """A TextEncoder safe to share between request threads (and, optionally, batching single queries)."""
 
@@ -56,6 +73,13 @@ class GuardedEmbedder:
         self.embedder = embedder
         self.lock = lock or threading.RLock()
         self.batcher: MicroBatcher | None = None
+        self._counters: _ThreadTokenizers | None = None
+
+    def count_tokens(self, texts: list[str]) -> int:
+        """Tokens the model reads of each text (truncated at its window), counted outside the model lock."""
+        if self._counters is None:
+            self._counters = _ThreadTokenizers(self.embedder.tokenizer, self.embedder.max_seq_length)
+        return self._counters.count(texts)
 
     # what the model says about itself: read as is (none of it touches the tokenizer or the model's weights)
     reference = property(lambda self: self.embedder.reference)
@@ -102,8 +126,15 @@ class GuardedEmbedder:
             self.batcher = None
 
 
+# A cross-encoder reads at most max_length tokens of a (query, passage) pair; a token is rarely more than
+# this many characters, so longer text is cut before tokenizing (a 4,096-character query beside 1,000
+# passages once held the model 119 s).
+CHARS_PER_TOKEN = 8
+
+
 class GuardedReranker:
-    """A PairScorer whose calls take one lock (the tokenizer is not safe to share between threads)."""
+    """A PairScorer safe to share between threads (the tokenizer is not): the lock is taken per forward pass (one
+    batch of pairs), so one request with many candidates shares the model with others instead of holding it."""
 
     def __init__(self, reranker: PairScorer, lock: threading.RLock | None = None):
         self.reranker = reranker
@@ -112,9 +143,21 @@ class GuardedReranker:
     reference = property(lambda self: self.reranker.reference)
     choice = property(lambda self: self.reranker.choice)
 
+    @property
+    def max_length(self) -> int:
+        model = getattr(self.reranker, "model", None)
+        return int(getattr(model, "max_length", None) or getattr(model, "max_seq_length", None) or 512)
+
     def score(self, query: str, passages: list[str]) -> np.ndarray:
-        with self.lock:
-            return self.reranker.score(query, passages)
+        budget = self.max_length * CHARS_PER_TOKEN
+        query = query[: budget // 2]  # the query never takes more than half the pair
+        passages = [p[:budget] for p in passages]
+        step = max(1, int(getattr(self.reranker, "batch_size", 16) or 16))
+        parts = []
+        for i in range(0, len(passages), step):
+            with self.lock:
+                parts.append(np.asarray(self.reranker.score(query, passages[i : i + step]), dtype=np.float32))
+        return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
 
 
 class MicroBatcher:

@@ -57,9 +57,25 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
+# Libraries that narrate their own loading at info level ("Loading faiss with AVX512 support.", "Could not load
+# library with AVX2 support due to: ModuleNotFoundError...", "Loading SentenceTransformer model from ..."): at
+# the server's info level they are noise that looks like trouble; their warnings and errors still come through.
+CHATTY_LOADERS = ("faiss", "faiss.loader", "sentence_transformers", "transformers", "httpx", "mcp.server")
+
+
+def resolve_format(fmt: str, stream=None) -> str:
+    """auto: text for a person at a terminal, JSON for a log shipper (a pipe, a file, a container's stdout)."""
+    if fmt != "auto":
+        return fmt
+    stream = stream or sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return "text" if isatty is not None and isatty() else "json"
+
+
 def make_handler(fmt: str, stream=None) -> logging.Handler:
+    fmt = resolve_format(fmt, stream)
     if fmt not in ("json", "text"):
-        raise ValueError(f"unknown log format {fmt!r}: use json or text")
+        raise ValueError(f"unknown log format {fmt!r}: use auto, json or text")
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.set_name(_HANDLER_NAME)
     handler.addFilter(RequestIdFilter())
@@ -67,7 +83,7 @@ def make_handler(fmt: str, stream=None) -> logging.Handler:
     return handler
 
 
-def configure_logging(fmt: str = "json", level: str | int = "INFO", stream=None) -> logging.Handler:
+def configure_logging(fmt: str = "auto", level: str | int = "INFO", stream=None) -> logging.Handler:
     """Route every logger (uvicorn's included) through one handler on the root, replacing the root's others
     (the CLI's basicConfig), so each record is written once; safe to call again."""
     root = logging.getLogger()
@@ -76,6 +92,9 @@ def configure_logging(fmt: str = "json", level: str | int = "INFO", stream=None)
     handler = make_handler(fmt, stream)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    quiet = max(logging.WARNING, root.level)  # at debug level everything speaks
+    for name in CHATTY_LOADERS:
+        logging.getLogger(name).setLevel(quiet if root.level > logging.DEBUG else logging.NOTSET)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # let them reach the root handler only
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from indexer.catalog import Catalog, validate_name
 from indexer.collection import Collection
 from indexer.layout import Manifest
-from indexer.pipeline import Indexer
+from indexer.pipeline import FileLimits, Indexer
 from indexer.vectors.base import set_faiss_threads
-from models import Embedder, ModelLoadError, Reranker
+from models import Embedder, ModelLoadError, Reranker, available_offline
 from service.search.fusion import FusionConfig
 from service.search.options import SearchDefaults, SearchLimits
 from service.search.searcher import Searcher
@@ -27,6 +27,23 @@ class RerankerStatus:
     name: str
     loaded: bool
     reason: str = ""
+    # the operator named this reranker (QUARRY_RERANKER): failing to load it is a fault ("degraded"); the
+    # default missing on an offline machine is the normal state of a fresh install, not a fault
+    required: bool = False
+
+    @property
+    def note(self) -> str:
+        """One line for people (start-up, /health, the page): empty when the reranker works or was turned off."""
+        if self.loaded or not self.reason or self.reason.startswith("disabled"):
+            return ""
+        return self.reason if self.required else f"not reranked: {self.reason}"
+
+
+def default_reranker_missing(name: str) -> str:
+    return (
+        f"the default cross-encoder {name} is not installed and downloads are off; set QUARRY_RERANKER to a"
+        " local CrossEncoder directory (or QUARRY_ALLOW_DOWNLOADS=true) to rerank"
+    )
 
 
 class Runtime:
@@ -51,23 +68,32 @@ class Runtime:
             self.reranker()
 
     def reranker(self) -> Reranker | None:
-        """The configured cross-encoder, or None (once, with a reason) when it cannot be loaded."""
+        """The configured cross-encoder, or None (once, with a reason) when there is none to load."""
         if self._reranker_status is None:
-            name = self.settings.reranker
-            if not self.settings.reranker_enabled:
-                self._reranker_status = RerankerStatus(name, False, "disabled by QUARRY_RERANKER=none")
-            else:
-                candidate = Reranker(
-                    name, self.settings.device, self.settings.dtype, self.settings.batch_size, self.settings.allow_downloads,
-                    backend=self.settings.reranker_backend, cache_dir=self.settings.onnx_cache,
-                )
-                try:
-                    self._reranker = candidate.load()
-                    self._reranker_status = RerankerStatus(name, True)
-                except ModelLoadError as exc:
-                    self._reranker_status = RerankerStatus(name, False, str(exc))
-                    log.warning("reranker unavailable, results will not be reranked: %s", exc)
+            self._reranker_status = self._load_reranker()
         return self._reranker
+
+    def _load_reranker(self) -> RerankerStatus:
+        settings = self.settings
+        name = settings.reranker
+        if not settings.reranker_enabled:
+            return RerankerStatus(name, False, "disabled by QUARRY_RERANKER=none")
+        required = "reranker" in settings.model_fields_set  # named by the operator, not the built-in default
+        if not required and not settings.allow_downloads and not available_offline(name):
+            status = RerankerStatus(name, False, default_reranker_missing(name))
+            log.info("reranker: %s", status.note)  # no model is built just to find that out
+            return status
+        candidate = Reranker(
+            name, settings.device, settings.dtype, settings.batch_size, settings.allow_downloads,
+            backend=settings.reranker_backend, cache_dir=settings.onnx_cache,
+        )  # fmt: skip
+        try:
+            self._reranker = candidate.load()
+        except ModelLoadError as exc:
+            status = RerankerStatus(name, False, str(exc), required)
+            (log.warning if required else log.info)("reranker unavailable, results will not be reranked: %s", exc)
+            return status
+        return RerankerStatus(name, True, required=required)
 
     @property
     def reranker_status(self) -> RerankerStatus:
@@ -122,10 +148,14 @@ class Runtime:
     @property
     def search_limits(self) -> SearchLimits:
         s = self.settings
-        return SearchLimits(s.max_query_chars, s.max_top_k, s.max_candidates, s.max_batch_queries)
+        return SearchLimits(s.max_query_chars, s.max_top_k, s.max_candidates, s.max_batch_queries, s.max_rerank_candidates)
+
+    @property
+    def file_limits(self) -> FileLimits:
+        return FileLimits(self.settings.max_file_bytes, self.settings.max_document_chars)
 
     def indexer(self, collection: Collection) -> Indexer:
-        return Indexer(collection, self.embedder)
+        return Indexer(collection, self.embedder, limits=self.file_limits)
 
     def close(self) -> None:
         self.catalog.close()

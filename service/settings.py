@@ -9,7 +9,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models import DEFAULT_EMBEDDER, DEFAULT_RERANKER
@@ -31,8 +31,9 @@ class ApiKeySpec(BaseModel):
 
     key: str | None = Field(None, min_length=16, description="the key itself (16+ characters); hashed on load")
     key_sha256: str | None = Field(None, description="hex sha256 of the key, instead of the key")
-    scope: Literal["read", "write", "admin"] = Field(
-        description="read: search and read; write: read + change documents; admin: write + manage collections"
+    scope: Literal["read", "write", "admin", "metrics"] = Field(
+        description="read: search and read; write: read + change documents; admin: write + manage collections; "
+        "metrics: GET /metrics only (for a Prometheus scraper)"
     )
     collections: list[str] | None = Field(None, description="collections this key may use; absent: all")
     name: str | None = Field(None, max_length=64, description="label for logs; never the key")
@@ -89,9 +90,11 @@ class Settings(BaseSettings):
     )
     reranker: str = Field(
         DEFAULT_RERANKER,
-        description="hub id or local CrossEncoder directory; `none` disables reranking. When it cannot be loaded "
-        "(no pretrained cross-encoder is reachable offline), quarry logs one `WARNING: reranker unavailable` line, "
-        "keeps serving un-reranked results and says so in every response (`\"reranked\": false` with a `rerank_note`)",
+        description="hub id or local CrossEncoder directory; `none` disables reranking. Left unset, the default is "
+        "used when it is installed (in the hub cache) and otherwise skipped: results are not reranked, `/health` stays "
+        "`ok` with a one-line `note`, and `POST /v1/rerank` scores with the embedder. Set explicitly, a reranker that "
+        "cannot load is a fault: a `WARNING` line and `/health` `degraded`. Responses always say whether they were "
+        "reranked (`\"reranked\": false` with a `rerank_note`)",
     )
     allow_downloads: bool = Field(
         False,
@@ -117,6 +120,9 @@ class Settings(BaseSettings):
     candidates: int = Field(50, ge=1, le=1000, description="hits taken from each retriever before fusion and reranking")
     top_k: int = Field(10, ge=1, le=1000, description="hits returned when a request does not say")
     # data safety
+    check_on_start: bool = Field(
+        True, description="run SQLite's quick_check on every collection when the API starts; /health reports damage"
+    )
     write_lock_timeout: float = Field(
         30.0, ge=0, le=86400, description="seconds a second writer waits for a collection's write lock before it stops"
     )
@@ -124,12 +130,26 @@ class Settings(BaseSettings):
     # API
     host: str = Field("127.0.0.1", description="address `quarry serve` listens on (`--host`)")
     port: int = Field(8000, ge=1, le=65535, description="port `quarry serve` listens on (`--port`)")
+    url: str = Field(
+        "", description="a running quarry server, e.g. http://127.0.0.1:8000: `quarry search` asks it instead of loading "
+        "the models itself (much faster to start)"
+    )
+    api_key: SecretStr | None = Field(None, description="the API key `quarry search` sends to QUARRY_URL, when it needs one")
     max_body_bytes: int = Field(
         10_000_000, ge=1024,
         description="largest request body the API accepts (413 above); the archive upload route uses "
         "max_upload_bytes instead",
     )
-    max_document_chars: int = Field(2_000_000, ge=1, description="largest document text the API accepts (413 above)")
+    max_document_chars: int = Field(
+        2_000_000, ge=1,
+        description="largest document text the API accepts (413 above); batch jobs and `quarry index` skip a longer "
+        "document read from a file, with a warning (`quarry index --max-document-chars` raises it for one run)",
+    )
+    max_file_bytes: int = Field(
+        100_000_000, ge=1,
+        description="largest file batch jobs and `quarry index` read; a bigger one is skipped unread with a warning "
+        "(`quarry index --max-file-bytes` raises it for one run). Documents read from files also obey max_document_chars",
+    )
     max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
     max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")
     query_batching: Literal["auto", "on", "off"] = Field(
@@ -143,8 +163,9 @@ class Settings(BaseSettings):
     query_batch_size: int = Field(64, ge=1, le=4096, description="most queries embedded in one batched call")
 
     # Operations
-    log_format: Literal["json", "text"] = Field(
-        "json", description="server logs on stderr: one JSON object per line, or text for people"
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", description="server logs on stderr: one JSON object per line, text for people, or auto (text on a "
+        "terminal, JSON otherwise)"
     )
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
         "info", description="least severity the server logs"
@@ -192,6 +213,11 @@ class Settings(BaseSettings):
     max_candidates: int = Field(
         1000, ge=1, le=1000,
         description="largest candidates a request may ask for (422 above); can only lower the schema's bound",
+    )
+    max_rerank_candidates: int = Field(
+        100, ge=1, le=1000,
+        description="most candidates the reranker scores per query (the best-fused ones; top_k is always covered): "
+        "bounds the dearest work one search can ask for",
     )
     # Speed
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(

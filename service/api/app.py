@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served by routes.docs with local assets: FastAPI's own pages load them from a CDN
+        redoc_url=None,
     )
     app.state.access = AccessControl(settings)
     app.add_middleware(

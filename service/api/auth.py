@@ -24,6 +24,8 @@ from service.api.ratelimit import RateLimiter
 from service.settings import Settings
 
 SCOPES = ("read", "write", "admin")
+# outside the nesting: a key for a Prometheus scraper that may read /metrics and nothing else
+METRICS_SCOPE = "metrics"
 
 # Declared so /docs has an "Authorize" button and the OpenAPI schema says how to authenticate;
 # the checking itself is done by `authenticate` (auto_error=False: these never answer by themselves).
@@ -38,7 +40,13 @@ class Principal:
     collections: frozenset[str] | None = None  # None: every collection
 
     def allows(self, scope: str) -> bool:
+        if self.scope not in SCOPES:  # a metrics key serves no route but /metrics
+            return False
         return SCOPES.index(self.scope) >= SCOPES.index(scope)
+
+    def may_scrape_metrics(self) -> bool:
+        """/metrics names every collection and its counts: a metrics key, or one that sees every collection."""
+        return self.scope == METRICS_SCOPE or (self.scope in SCOPES and self.collections is None)
 
     def can_access(self, collection: str | None) -> bool:
         return collection is None or self.collections is None or collection in self.collections
@@ -175,6 +183,19 @@ def optional_principal(request: Request) -> Principal | None:
         return None
 
 
+def require_metrics(request: Request, _bearer=Security(_BEARER), _key=Security(_API_KEY)) -> Principal:
+    """Dependency for /metrics (see Principal.may_scrape_metrics)."""
+    principal = authenticate(request)
+    if not principal.may_scrape_metrics():
+        raise ApiError(
+            403, "forbidden",
+            "this API key is limited to some collections, and /metrics names every collection: scrape with a"
+            " key of scope 'metrics', or with a key that is not limited to collections",
+        )  # fmt: skip
+    request.state.principal = principal
+    return principal
+
+
 def require(scope: str):
     """Dependency: the caller, checked for `scope` and for the collection named in the path, if any."""
     if scope not in SCOPES:
@@ -182,6 +203,8 @@ def require(scope: str):
 
     def dependency(request: Request, _bearer=Security(_BEARER), _key=Security(_API_KEY)) -> Principal:
         collection = request.path_params.get("name") or request.path_params.get("collection")
-        return authenticate(request).ensure(scope, collection)
+        principal = authenticate(request).ensure(scope, collection)
+        request.state.principal = principal  # deps.get_collection checks it ran before opening anything
+        return principal
 
     return dependency

@@ -10,18 +10,21 @@ Routes that speak another service's wire format answer errors in that service's 
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from indexer.backup import SnapshotError
 from indexer.errors import (
     CollectionBusy,
     CollectionExists,
     CollectionNotFound,
     DocumentNotFound,
     EmbedderMismatch,
+    InvalidDocument,
     InvalidDocumentId,
     InvalidName,
     QuarryError,
@@ -32,8 +35,8 @@ from service.api.compat.errors import compat_error
 from service.facade import TooLarge
 from service.jobs.archives import ArchiveError, ArchiveTooLarge, UnsafeArchiveMember
 from indexer.filters import InvalidFilter
-from service.jobs.manager import JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
-from service.search.options import InvalidQuery, LimitExceeded, TooManyQueries
+from service.jobs.manager import InvalidJobPath, JobFinished, JobNotFound, JobPathNotFound, JobsDisabled, PathNotAllowed
+from service.search.options import InvalidQuery, LimitExceeded, SearchCancelled, TooManyQueries
 
 log = logging.getLogger("quarry.api")
 
@@ -66,10 +69,13 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (StorageError, 503, "storage_unavailable"),
     (InvalidName, 422, "invalid_name"),
     (InvalidDocumentId, 422, "invalid_document_id"),
+    (InvalidDocument, 422, "invalid_document"),
+    (SnapshotError, 422, "invalid_snapshot"),
     (InvalidFilter, 422, "invalid_filter"),
     (TooLarge, 413, "payload_too_large"),  # QUARRY_MAX_BATCH_DOCUMENTS, QUARRY_MAX_DOCUMENT_CHARS
     (LimitExceeded, 422, "invalid_request"),  # a configured limit (QUARRY_MAX_QUERY_CHARS, _TOP_K, _CANDIDATES)
     (TooManyQueries, 413, "payload_too_large"),
+    (SearchCancelled, 499, "client_closed_request"),  # nobody reads it: the client is gone
     (InvalidQuery, 422, "invalid_query"),
     (ModelLoadError, 503, "model_unavailable"),
     (JobNotFound, 404, "job_not_found"),
@@ -77,6 +83,7 @@ STATUS_BY_EXCEPTION: list[tuple[type[Exception], int, str]] = [
     (JobsDisabled, 403, "jobs_disabled"),
     (PathNotAllowed, 403, "path_not_allowed"),
     (JobPathNotFound, 422, "path_not_found"),
+    (InvalidJobPath, 422, "invalid_path"),
     (ArchiveTooLarge, 413, "payload_too_large"),
     (UnsafeArchiveMember, 422, "unsafe_archive_member"),
     (ArchiveError, 422, "invalid_archive"),
@@ -109,7 +116,9 @@ def _library_error(request: Request, exc: Exception) -> JSONResponse:
         if isinstance(exc, cls):
             if status >= 500:
                 log.error("%s %s failed: %s", request.method, request.url.path, exc)
-            return error_response(status, type_, str(exc), path=request.url.path)
+            field = getattr(exc, "field", None)
+            details = [{"field": field, "message": str(exc)}] if field else None
+            return error_response(status, type_, str(exc), details, path=request.url.path)
     return _unexpected(request, exc)
 
 
@@ -144,6 +153,20 @@ def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return error_response(exc.status_code, _HTTP_TYPES.get(exc.status_code, "http_error"), message, path=request.url.path)
 
 
+_DAMAGED = ("malformed", "not a database", "disk i/o error")
+
+
+def _database_error(request: Request, exc: sqlite3.DatabaseError) -> JSONResponse:
+    """A damaged database file is the operator's to fix, not a bug: 503 with what to run."""
+    if not any(word in str(exc).lower() for word in _DAMAGED):
+        return _unexpected(request, exc)
+    name = request.path_params.get("name") or request.path_params.get("collection")
+    target = f" -c {name}" if name else ""
+    log.error("%s %s: database damaged: %s", request.method, request.url.path, exc)
+    message = f"the collection's database is damaged ({exc}); the operator should run `quarry check{target}`"
+    return error_response(503, "collection_damaged", message, path=request.url.path)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("%s %s failed", request.method, request.url.path, exc_info=exc)
     message = "internal server error; the server log has the details"
@@ -156,4 +179,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for cls, _, _ in STATUS_BY_EXCEPTION:
         app.add_exception_handler(cls, _library_error)
+    app.add_exception_handler(sqlite3.DatabaseError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

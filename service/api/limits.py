@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +51,11 @@ class BodySizeLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        where = lone_surrogate_field(body)
+        if where is not None:
+            message = f"{where}: holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its pair), which is not text"
+            response = error_response(422, "invalid_request", message, [{"field": where, "message": message}], path=scope.get("path", ""))
+            return await response(scope, receive, send)
         replayed = False
 
         async def replay() -> Message:
@@ -72,3 +78,36 @@ class BodySizeLimit:
     async def _send_413(scope: Scope, receive: Receive, send: Send, message: str) -> None:
         response = error_response(413, "payload_too_large", message, path=scope.get("path", ""))
         await response(scope, receive, send)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def lone_surrogate_field(body: bytes) -> str | None:
+    """Where a JSON body holds a lone surrogate (an escape only JSON can smuggle in; UTF-8 cannot carry
+    one), as a field path like "documents.0.text"; None when it holds none or is not JSON.
+
+    Refused here, once for every route, because such a string cannot be encoded, stored or tokenized."""
+    if not _SURROGATE_ESCAPE.search(body):
+        return None
+    try:
+        return _find_surrogate(json.loads(body), [])
+    except (ValueError, RecursionError):
+        return None  # not JSON (or absurdly deep): the route's own parsing answers
+
+
+def _find_surrogate(value, path: list[str]) -> str | None:
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return ".".join(path) or "body"
+        return None
+    for key, item in items:
+        if isinstance(key, str) and _find_surrogate(key, path) is not None:
+            return ".".join([*path, "(a key)"])
+        found = _find_surrogate(item, [*path, str(key)])
+        if found is not None:
+            return found
+    return None

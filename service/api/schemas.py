@@ -8,12 +8,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from indexer.documents import MAX_DOC_ID_LENGTH
 from indexer.filters import FILTER_HELP, checked_filter
+from service.facade import METADATA_HELP, Metadata
 from service.search.options import SearchMode
 
 
 
 # a metadata filter, checked when the request is parsed (422 with the reason)
 MetadataFilter = Annotated[dict[str, Any] | None, AfterValidator(checked_filter)]
+
 
 
 class _Strict(BaseModel):
@@ -36,6 +38,7 @@ class ModelStatus(BaseModel):
     name: str
     loaded: bool
     reason: str = ""
+    required: bool = Field(True, description="configured by the operator (a failure degrades the server)")
     device: str | None = None
     dimension: int | None = None
 
@@ -47,11 +50,20 @@ class CollectionCounts(BaseModel):
 
 
 class HealthResponse(BaseModel):
-    status: Literal["ok", "degraded"]
+    status: Literal["ok", "degraded"] = Field(
+        description="degraded: a model the operator configured could not be loaded (see its reason), or a collection has problems"
+    )
+    note: str = Field("", description="one line on how this server runs, e.g. why results are not reranked")
     embedder: ModelStatus
     reranker: ModelStatus
+    rerank_scorer: str = Field(
+        description="what scores POST /v1/rerank: cross-encoder, or embedder (cosine) when none is loaded"
+    )
     query_batching: bool
     collections: list[CollectionCounts]
+    problems: dict[str, str] = Field(
+        default_factory=dict, description="collection -> what is wrong with its database (found at start-up or now)"
+    )
 
 
 # collections -----------------------------------------------------------------------------------
@@ -83,6 +95,30 @@ class CollectionList(BaseModel):
     collections: list[CollectionInfo]
 
 
+# backups ---------------------------------------------------------------------------------------
+class SnapshotCreate(_Strict):
+    snapshot: str | None = Field(None, description=f"the snapshot's name ({NAME_HELP}); default NAME-<UTC time>")
+
+
+class SnapshotOut(BaseModel):
+    snapshot: str = Field(description="its folder under <data_dir>/snapshots/")
+    collection: str
+    generation: int
+    documents: int
+    chunks: int
+    created_at: float
+    files: dict[str, dict] = Field(description="file -> {sha256, bytes}, checked before a restore")
+    format: int
+
+
+class SnapshotList(BaseModel):
+    snapshots: list[SnapshotOut]
+
+
+class RestoreRequest(_Strict):
+    collection: str | None = Field(None, description=f"the new collection's name ({NAME_HELP}); default the snapshot's")
+
+
 class Deleted(BaseModel):
     deleted: str
     collection: str | None = None
@@ -93,7 +129,7 @@ class DocumentBody(_Strict):
     text: str = Field(description="the document's full text (Markdown headings become heading paths)")
     title: str = ""
     source: str = Field("", description="where it came from, e.g. a URL or path")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="JSON fields you can filter on")
+    metadata: Metadata = Field(default_factory=dict, description=METADATA_HELP)
     format: Literal["text", "markdown"] = Field("text", description="markdown keeps heading structure for chunking")
 
     @field_validator("text")
@@ -115,6 +151,21 @@ class DocumentIn(DocumentBody):
 
 class DocumentBatch(_Strict):
     documents: list[DocumentIn] = Field(min_length=1)
+
+
+class PassageInContext(BaseModel):
+    """A span of a document with the text around it: what a reader needs to judge a hit, without the whole file."""
+
+    doc_id: str
+    title: str
+    source: str
+    metadata: dict[str, Any]
+    length: int = Field(description="characters in the whole document")
+    start: int = Field(description="where the passage starts in the document (characters)")
+    end: int
+    before: str = Field(description="text before the passage, from a line start at most `context` characters back")
+    passage: str
+    after: str = Field(description="text after the passage, to a line end at most `context` characters on")
 
 
 class DocumentWritten(BaseModel):

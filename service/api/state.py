@@ -20,25 +20,31 @@ class ApiState(QuarryService):
     def health(self, visible: Callable[[str], bool] = lambda name: True) -> schemas.HealthResponse:
         status = self.runtime.reranker_status
         embedder = self.runtime.embedder
-        collections = []
+        collections, problems = [], {}
         for name in self.collection_names(visible):
+            if name in self.damaged:
+                problems[name] = self.damaged[name]
             try:
                 counts = self.runtime.open_collection(name).counts()
-            except Exception:  # noqa: BLE001 - reported as -1 rather than failing the health check
+            except Exception as exc:  # noqa: BLE001 - reported as -1 rather than failing the health check
                 counts = {"documents": -1, "chunks": -1}
+                problems.setdefault(name, f"cannot be read: {exc}")
             collections.append(schemas.CollectionCounts(name=name, **counts))
-        degraded = not status.loaded and self.settings.reranker_enabled
+        degraded = (status.required and not status.loaded) or bool(problems)
         return schemas.HealthResponse(
             status="degraded" if degraded else "ok",
+            note=status.note,
             embedder=schemas.ModelStatus(
                 name=self.settings.embedder, loaded=True, device=embedder.choice.device, dimension=embedder.dimension
             ),
             reranker=schemas.ModelStatus(
-                name=status.name, loaded=status.loaded, reason=status.reason,
+                name=status.name, loaded=status.loaded, reason=status.reason, required=status.required,
                 device=self.reranker.choice.device if self.reranker is not None else None,
             ),  # fmt: skip
+            rerank_scorer=self.pair_scorer_name,
             query_batching=self.embedder.batcher is not None,
             collections=collections,
+            problems=problems,
         )
 
     # collections ---------------------------------------------------------------------------------
@@ -79,6 +85,23 @@ class ApiState(QuarryService):
             chunks=doc.n_chunks, content_hash=doc.content_hash, updated_at=doc.updated_at,
         )  # fmt: skip
 
+    def passage(self, collection: Collection, doc_id: str, start: int, end: int, context: int) -> schemas.PassageInContext:
+        doc = self.read_document(collection, doc_id)
+        text = doc.text
+        start = min(start, len(text))
+        end = min(max(end, start), len(text))
+        lo, hi = max(0, start - context), min(len(text), end + context)
+        if lo > 0:  # begin at a line start when one is near, not mid-word
+            line = text.find("\n", lo, start)
+            lo = line + 1 if line >= 0 else lo
+        if hi < len(text):
+            line = text.rfind("\n", end, hi)
+            hi = line if line >= 0 else hi
+        return schemas.PassageInContext(
+            doc_id=doc.doc_id, title=doc.title, source=doc.source, metadata=doc.metadata, length=len(text),
+            start=start, end=end, before=text[lo:start], passage=text[start:end], after=text[end:hi],
+        )  # fmt: skip
+
     def list_documents(self, collection: Collection, limit: int, offset: int) -> schemas.DocumentList:
         docs = collection.list_documents(limit, offset)
         return schemas.DocumentList(
@@ -94,8 +117,8 @@ class ApiState(QuarryService):
     def search(self, collection: Collection, query: str, options: schemas.SearchOptions) -> schemas.SearchResponse:
         return _response(self.searcher.search(collection, query, **_options(options)))
 
-    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest) -> schemas.BatchSearchResponse:
-        results, timings = self.searcher.search_batch(collection, body.queries, **_options(body))
+    def search_batch(self, collection: Collection, body: schemas.BatchSearchRequest, cancelled=None) -> schemas.BatchSearchResponse:
+        results, timings = self.searcher.search_batch(collection, body.queries, cancelled=cancelled, **_options(body))
         return schemas.BatchSearchResponse(results=[_response(r) for r in results], timings_ms=timings)
 
 

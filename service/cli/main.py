@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -10,9 +11,9 @@ import sys
 
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service.cli import check, delete, mcp, serve
+from service.cli import backup, check, delete, mcp, serve
 from service.cli import eval as eval_commands
-from service.cli.common import runtime_from_args
+from service.cli.common import runtime_from_args, settings_from_args
 from service.search.options import MODES, InvalidQuery
 from service.settings import SettingsError
 
@@ -44,6 +45,14 @@ def cmd_index(args) -> int:
             raise FileNotFoundError(f"path not found: {raw}")
     collection = runtime.open_or_create(args.collection)
     indexer = runtime.indexer(collection)
+    from indexer.pipeline import FileLimits
+
+    limits = indexer.limits
+    indexer.limits = FileLimits(
+        limits.max_file_bytes if args.max_file_bytes is None else args.max_file_bytes or None,
+        limits.max_document_chars if args.max_document_chars is None else args.max_document_chars or None,
+        "QUARRY_MAX_FILE_BYTES, or --max-file-bytes", "QUARRY_MAX_DOCUMENT_CHARS, or --max-document-chars",
+    )
     if args.batch_documents:
         indexer.batch_documents = args.batch_documents
     printed: list[str] = []
@@ -68,15 +77,46 @@ def cmd_index(args) -> int:
 
 
 def cmd_search(args) -> int:
-    runtime = runtime_from_args(args)
+    settings = settings_from_args(args)
+    if settings.url:  # a running server has the models loaded: ask it rather than load them here
+        return _search_remote(args, settings)
+    from service.runtime import Runtime
+
+    runtime = Runtime(settings)
     collection = runtime.open_collection(args.collection)
     options = dict(top_k=args.top_k or None, mode=args.mode, candidates=args.candidates or None)
     runtime.searcher(rerank=False).check(args.query, **options)  # limits and options, before any model loads
     want_rerank = not args.no_rerank
     result = runtime.searcher(rerank=want_rerank).search(collection, args.query, rerank=want_rerank, **options)
-    if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
-        return 0
+    _print_result(result, result.to_dict(), args.json)
+    return 0
+
+
+def _search_remote(args, settings) -> int:
+    import httpx
+
+    from quarry.client import Quarry, QuarryAPIError
+
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    with Quarry(settings.url, key) as client:
+        try:
+            result = client.search(
+                args.collection, args.query, top_k=args.top_k or None, mode=args.mode, rerank=not args.no_rerank,
+                candidates=args.candidates or None,
+            )  # fmt: skip
+        except QuarryAPIError as exc:
+            raise RemoteError(f"{settings.url}: {exc.message}") from None
+        except httpx.HTTPError as exc:  # refused, timed out, not HTTP
+            raise RemoteError(f"cannot reach QUARRY_URL {settings.url}: {exc}") from None
+    _print_result(result, dataclasses.asdict(result), args.json)
+    return 0
+
+
+def _print_result(result, as_dict: dict, as_json: bool) -> None:
+    """One format for a local and a remote search: the same hits read the same."""
+    if as_json:
+        print(json.dumps(as_dict, ensure_ascii=False))
+        return
     if not result.hits:
         print("no results")
     for rank, hit in enumerate(result.hits, start=1):
@@ -85,7 +125,10 @@ def cmd_search(args) -> int:
         snippet = " ".join(hit.text.split())
         print(f"    {snippet[:240]}{'...' if len(snippet) > 240 else ''}")
     print(f"({result.mode}, {'reranked' if result.reranked else 'not reranked'}, {result.timings_ms['total']:.0f} ms)")
-    return 0
+
+
+class RemoteError(RuntimeError):
+    """A search QUARRY_URL's server refused or could not be asked: one `error:` line, like a local failure."""
 
 
 def cmd_collections(args) -> int:
@@ -120,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="read every file and compare content hashes, even when its size and modification time are unchanged",
     )  # fmt: skip
     p.add_argument("--batch-documents", type=int, default=0, help="documents per transaction (default: 64 on CPU, 512 on a GPU)")
+    p.add_argument("--max-file-bytes", type=int, metavar="N",
+                   help="skip (with a warning) files over N bytes (default: QUARRY_MAX_FILE_BYTES, 100,000,000; 0: no limit)")
+    p.add_argument("--max-document-chars", type=int, metavar="N",
+                   help="skip (with a warning) documents over N characters (default: QUARRY_MAX_DOCUMENT_CHARS, 2,000,000; 0: no limit)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_index)
@@ -137,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
-    for command in (serve, check, delete, mcp, eval_commands):
+    for command in (serve, check, delete, backup, mcp, eval_commands):
         command.register(sub)
     return parser
 
@@ -148,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         return args.func(args)
-    except (QuarryError, ModelLoadError, SettingsError, InvalidQuery, FileNotFoundError, ValueError) as exc:
+    except (QuarryError, ModelLoadError, SettingsError, InvalidQuery, FileNotFoundError, ValueError, RemoteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

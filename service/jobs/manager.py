@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from indexer.pipeline import Indexer, IndexProgress
+from indexer.errors import StorageError
+from indexer.pipeline import FileLimits, Indexer, IndexProgress
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,31 @@ class PathNotAllowed(JobError):
 
 class JobPathNotFound(JobError):
     pass
+
+
+class InvalidJobPath(JobError):
+    """A path no file system could hold (NUL bytes, over-long names, an unknown ~user)."""
+
+
+MAX_PATH_COMPONENT_BYTES = 255  # NAME_MAX on Linux and macOS
+
+
+def _checked_text_path(raw: str) -> Path:
+    if "\x00" in raw:
+        raise InvalidJobPath(f"path {raw!r} holds a NUL byte, which no file name can")
+    try:
+        encoded = [part.encode("utf-8") for part in Path(raw).parts]
+    except UnicodeEncodeError:
+        raise InvalidJobPath(f"path {raw!r} is not valid text (a lone UTF-16 surrogate?)") from None
+    for part in encoded:
+        if len(part) > MAX_PATH_COMPONENT_BYTES:
+            raise InvalidJobPath(
+                f"path {raw[:60]!r}... has a component of {len(part)} bytes; file names hold at most {MAX_PATH_COMPONENT_BYTES}"
+            )
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError as exc:  # ~nosuchuser
+        raise InvalidJobPath(f"path {raw!r}: {exc}; give an absolute path") from None
 
 
 @dataclass
@@ -97,13 +123,19 @@ class JobStore:
     """SQLite: a few indexed columns plus the whole job as JSON (the schema can grow without migrations)."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, collection TEXT NOT NULL, state TEXT NOT NULL,"
-            " created_at REAL NOT NULL, data TEXT NOT NULL)"
-        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, collection TEXT NOT NULL, state TEXT NOT NULL,"
+                " created_at REAL NOT NULL, data TEXT NOT NULL)"
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(
+                f"cannot open the jobs database {path} ({exc}): the data directory must be writable by this user;"
+                " fix its permissions or point QUARRY_DATA_DIR at a writable directory"
+            ) from None
         self._lock = threading.Lock()
 
     def save(self, job: Job) -> None:
@@ -130,16 +162,19 @@ def check_job_path(raw: str, roots: list[Path]) -> tuple[Path, Path]:
             "batch jobs are disabled: set QUARRY_JOB_ROOTS to the comma-separated server folders jobs may read"
         )
     allowed = ", ".join(str(r) for r in roots)
-    path = Path(raw).expanduser()
+    path = _checked_text_path(raw)
     if not path.is_absolute():
         raise PathNotAllowed(f"path {raw!r} is relative; give an absolute path under one of the job roots: {allowed}")
-    resolved = path.resolve()
-    for root in roots:
-        real_root = root.resolve()
-        if resolved == real_root or resolved.is_relative_to(real_root):
-            if not resolved.exists():
-                raise JobPathNotFound(f"path {raw!r} does not exist on the server")
-            return resolved, real_root
+    try:
+        resolved = path.resolve()
+        for root in roots:
+            real_root = root.resolve()
+            if resolved == real_root or resolved.is_relative_to(real_root):
+                if not resolved.exists():
+                    raise JobPathNotFound(f"path {raw!r} does not exist on the server")
+                return resolved, real_root
+    except (OSError, ValueError) as exc:  # e.g. a path too long as a whole, a link loop
+        raise InvalidJobPath(f"path {raw[:80]!r} cannot be used: {exc}") from None
     raise PathNotAllowed(f"path {raw!r} is outside the job roots (QUARRY_JOB_ROOTS: {allowed})")
 
 
@@ -158,12 +193,14 @@ class JobManager:
         open_collection: Callable[[str], object],
         embedder,
         batch_documents: int | None = None,
+        limits: FileLimits | None = None,
     ):
         self.roots = roots
         self.uploads = Path(data_dir) / "uploads"
         self.open_collection = open_collection
         self.embedder = embedder
         self.batch_documents = batch_documents
+        self.limits = limits or FileLimits()  # per file and per document, as for `quarry index`
         self.job_store = JobStore(Path(data_dir) / "jobs.sqlite")
         self._jobs: dict[str, Job] = {job.id: job for job in self.job_store.load()}
         self._lock = threading.Lock()
@@ -286,7 +323,9 @@ class JobManager:
                     raise JobPathNotFound(f"the unpacked archive of job {job.id} is gone from {path}")
             else:
                 path, root = check_job_path(job.path, self.roots)  # the roots may have changed since it was queued
-            indexer = Indexer(self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents)
+            indexer = Indexer(
+                self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents, limits=self.limits
+            )
             report = indexer.index_paths([path], progress=False, on_progress=on_progress, confine=root)
             state, message = "succeeded", report.summary()
         except _Stop as stop:

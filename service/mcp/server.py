@@ -27,7 +27,7 @@ from indexer.errors import QuarryError
 from indexer.filters import FILTER_HELP, InvalidFilter
 from service.api.auth import Principal, authenticate
 from service.api.errors import ApiError, error_response
-from service.facade import QuarryService, TooLarge
+from service.facade import METADATA_HELP, Metadata, QuarryService, TooLarge
 from service.search.options import InvalidQuery
 
 log = logging.getLogger("quarry.mcp")
@@ -61,7 +61,7 @@ class AddDocumentArgs(_Args):
     text: str = Field(min_length=1)
     title: str = ""
     source: str = Field("", description="where it came from, e.g. a URL")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict, description=METADATA_HELP)
 
 
 class DeleteDocumentArgs(_Args):

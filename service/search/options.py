@@ -35,6 +35,10 @@ class TooManyQueries(InvalidQuery):
     """More queries in one batch than this server takes."""
 
 
+class SearchCancelled(Exception):
+    """The caller went away (an HTTP client that disconnected): the rest of a batch is not searched."""
+
+
 @dataclass(frozen=True)
 class SearchDefaults:
     """What a request that does not say gets (QUARRY_TOP_K, QUARRY_SEARCH_MODE, QUARRY_CANDIDATES)."""
@@ -52,6 +56,9 @@ class SearchLimits:
     max_top_k: int = 1000
     max_candidates: int = 1000
     max_batch_queries: int = 64
+    # the reranker scores at most this many of a query's candidates (the best-fused ones); a cross-encoder
+    # pass per candidate is the dearest work a search does
+    max_rerank_candidates: int = 100
 
     def check(self, query: str, top_k: int | None = None, candidates: int | None = None) -> None:
         """Values a caller asked for (None: it did not ask, the server's default applies)."""

@@ -67,6 +67,7 @@ def search(
     rerank: bool = True,
     candidates: int = 50,
     rerank_note: str = "",
+    rerank_depth: int | None = None,
     filter: dict | Node | None = None,
     min_score: float | None = None,
     group_by_document: bool = False,
@@ -113,6 +114,8 @@ def search(
 
     reranked = False
     if rerank and reranker is not None and ranked:
+        if rerank_depth is not None:  # the reranker sees the best-fused candidates only, always enough for top_k
+            ranked = ranked[: max(rerank_depth, top_k)]
         t = time.perf_counter()
         scores = reranker.score(query, [chunks[cid].text for cid, _ in ranked])
         ranked = blend_rerank(ranked, scores, fusion)

@@ -61,8 +61,12 @@ def _cosine(collection: Collection, vector: np.ndarray | None, hits: list[Search
 
 def rerank_texts(reranker, query: str, texts: list[str], top_n: int | None = None) -> list[tuple[int, float]]:
     """(index, relevance 0..1) for each text, best first, at most top_n."""
-    scores = sigmoid(reranker.score(query, texts)) if texts else np.zeros(0)
-    order = np.argsort(-scores, kind="stable")
+    return best_first(sigmoid(reranker.score(query, texts)) if texts else np.zeros(0), top_n)
+
+
+def best_first(scores: np.ndarray, top_n: int | None = None) -> list[tuple[int, float]]:
+    """(index, score) pairs sorted by score, ties in the given order, at most top_n."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
     if top_n is not None:
         order = order[:top_n]
     return [(int(i), round(float(scores[i]), 6)) for i in order]

@@ -17,7 +17,7 @@ import numpy as np
 from indexer.collection import Collection
 from models.protocols import PairScorer, TextEncoder
 from service.search.fusion import FusionConfig
-from service.search.options import SearchDefaults, SearchLimits, SearchMode
+from service.search.options import SearchCancelled, SearchDefaults, SearchLimits, SearchMode
 from service.search.pipeline import SearchResult, search, validate_query
 from service.search.relevance import RelevantResult, with_relevance
 
@@ -80,6 +80,7 @@ class Searcher:
             top_k=top_k or self.defaults.top_k, mode=mode or self.defaults.mode,
             reranker=self.reranker if rerank else None, rerank=rerank,
             candidates=candidates or self.defaults.candidates, rerank_note=self.reranker_note if rerank else "",
+            rerank_depth=self.limits.max_rerank_candidates,
             filter=filter, min_score=min_score, group_by_document=group_by_document,
             query_vector=query_vector, fusion=self.fusion,
         )  # fmt: skip
@@ -87,8 +88,11 @@ class Searcher:
             observe(result.timings_ms)
         return result
 
-    def search_batch(self, collection: Collection, queries: list[str], **options) -> tuple[list[SearchResult], dict[str, float]]:
-        """Many queries with the same options, embedded in one forward pass; (results, batch timings_ms)."""
+    def search_batch(
+        self, collection: Collection, queries: list[str], *, cancelled: Callable[[], bool] | None = None, **options
+    ) -> tuple[list[SearchResult], dict[str, float]]:
+        """Many queries with the same options, embedded in one forward pass; (results, batch timings_ms).
+        cancelled: asked before each query; True (the client left) stops with SearchCancelled."""
         self.limits.check_batch(queries)
         for query in queries:
             self.check(query, top_k=options.get("top_k"), mode=options.get("mode"), candidates=options.get("candidates"))
@@ -99,7 +103,11 @@ class Searcher:
             t = time.perf_counter()
             vectors = list(self.embedder.encode([q.strip() for q in queries]))
             embed_ms = (time.perf_counter() - t) * 1000
-        results = [self.search(collection, q, query_vector=vector, **options) for q, vector in zip(queries, vectors)]
+        results = []
+        for q, vector in zip(queries, vectors):
+            if cancelled is not None and cancelled():
+                raise SearchCancelled(f"the client went away after {len(results)} of {len(queries)} queries")
+            results.append(self.search(collection, q, query_vector=vector, **options))
         total = (time.perf_counter() - started) * 1000
         return results, {"embed": round(embed_ms, 3), "total": round(total, 3)}
 

@@ -58,7 +58,9 @@ class ForkServer:
 
     def close(self) -> None:
         self.proc.stdin.close()
-        self.proc.wait(timeout=10)
+        # waits for the exit that closing stdin asks for; the bound is only a guard against a hang (a
+        # loaded machine took over 10 s to shut down an interpreter holding torch)
+        self.proc.wait(timeout=120)
 
 
 @pytest.fixture(scope="module")

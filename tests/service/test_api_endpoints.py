@@ -40,7 +40,7 @@ def test_health_reports_models_and_collections(filled):
     body = filled.get("/health").json()
     assert body["status"] == "ok"
     assert body["embedder"]["loaded"] is True and body["embedder"]["dimension"] == 32
-    assert body["reranker"] == {"name": "none", "loaded": False, "reason": "disabled by QUARRY_RERANKER=none", "device": None, "dimension": None}
+    assert body["reranker"] == {"name": "none", "loaded": False, "reason": "disabled by QUARRY_RERANKER=none", "required": False, "device": None, "dimension": None}
     assert body["query_batching"] is True  # auto: on, also on CPU (without waiting)
     assert body["collections"] == [{"name": "kb", "documents": 3, "chunks": 3}]
 
@@ -174,6 +174,22 @@ def test_unloadable_reranker_is_reported_and_search_still_works(make_client):
         client.put("/v1/collections/kb/documents/a", json={"text": "bread and butter"})
         result = search(client, query="bread")
         assert result["reranked"] is False and "could not load reranker" in result["rerank_note"] and result["hits"]
+        assert health["reranker"]["required"] is True and health["note"] == health["reranker"]["reason"]
+
+
+def test_default_reranker_missing_offline_is_ok_not_degraded(make_client, monkeypatch, caplog):
+    """A fresh offline install names a hub cross-encoder it cannot fetch: that is normal, said once, not a fault."""
+    monkeypatch.delenv("QUARRY_RERANKER")  # settings_env set it to none; unset is what a fresh install has
+    with caplog.at_level("INFO"), make_client() as client:
+        health = client.get("/health").json()
+        client.post("/v1/collections", json={"name": "kb"})
+        client.put("/v1/collections/kb/documents/a", json={"text": "bread and butter"})
+        result = search(client, query="bread")
+    assert health["status"] == "ok" and health["reranker"]["loaded"] is False and health["reranker"]["required"] is False
+    assert health["note"].startswith("not reranked: the default cross-encoder") and "QUARRY_RERANKER" in health["note"]
+    assert result["reranked"] is False and result["hits"]
+    assert [r.levelname for r in caplog.records if "reranker" in r.getMessage()] == ["INFO"]  # one line, no warning
+    assert not [r for r in caplog.records if "loading reranker" in r.getMessage()]  # no model built to find out
 
 
 def test_openapi_docs_are_served(client):

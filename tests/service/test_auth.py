@@ -165,7 +165,7 @@ def test_keys_file(make_client, tmp_path, monkeypatch):
     ("value", "expected"),
     [
         ("{not json", "QUARRY_API_KEYS: not valid JSON"),
-        ('[{"key": "k0123456789abcdefg", "scope": "root"}]', "Input should be 'read', 'write' or 'admin'"),
+        ('[{"key": "k0123456789abcdefg", "scope": "root"}]', "Input should be 'read', 'write', 'admin' or 'metrics'"),
         ('[{"key": "k0123456789abcdefg", "key_sha256": "' + "a" * 64 + '", "scope": "read"}]', "exactly one of 'key' or 'key_sha256'"),
         ('[{"scope": "read"}]', "exactly one of 'key' or 'key_sha256'"),
         ('[{"key": "short", "scope": "read"}]', "at least 16 characters"),

@@ -1,11 +1,13 @@
 """Batch indexing jobs over REST: progress, path rules, cancel, and resume after a restart (real lifespan)."""
 
 import os
+import threading
 import time
 
 import pytest
 
 from indexer.pipeline import Indexer
+from service.jobs.manager import JobManager
 
 N_DOCS = 40
 TOPICS = ["bicycle tires", "sourdough bread", "green tea", "planets", "git branches", "house plants", "first aid", "coffee"]
@@ -25,6 +27,41 @@ def roots(tmp_path):
     return root
 
 
+class BatchGate:
+    """Lets committed batches through one permit at a time, so a test acts while a job is mid-way
+    whatever the machine's speed: the job waits on the test, never the other way round."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._permits = 0
+        self._open = False
+        self.waiting = 0  # batches held at the gate right now
+
+    def allow(self, batches: int) -> None:
+        with self._cond:
+            self._permits += batches
+            self._cond.notify_all()
+
+    def open(self) -> None:
+        with self._cond:
+            self._open = True
+            self._cond.notify_all()
+
+    def pass_through(self) -> None:
+        with self._cond:
+            self.waiting += 1
+            self._cond.notify_all()
+            ok = self._cond.wait_for(lambda: self._open or self._permits > 0, timeout=60)
+            self.waiting -= 1
+            assert ok, "the test never let this batch through"
+            if not self._open:
+                self._permits -= 1
+
+    def wait_until_held(self, timeout: float = 30.0) -> None:
+        with self._cond:
+            assert self._cond.wait_for(lambda: self.waiting > 0, timeout=timeout), "no batch reached the gate"
+
+
 @pytest.fixture
 def jobs_client(make_client, roots, tmp_path):
     """jobs_client() opens the API with jobs allowed under `roots` (and one more root), 4 documents per batch."""
@@ -32,15 +69,24 @@ def jobs_client(make_client, roots, tmp_path):
 
 
 @pytest.fixture
-def slow_batches(monkeypatch):
-    """Each committed batch takes 50 ms more, so a test can act while a job is mid-way."""
-    real = Indexer.upsert
+def gated_batches(monkeypatch):
+    """Every batch a job commits first passes a BatchGate (index_paths commits through Indexer.commit).
+    A stopping JobManager opens the gate after it has asked the job to stop, as a real shutdown would."""
+    gate = BatchGate()
+    real_commit, real_close = Indexer.commit, JobManager.close
 
-    def slow(self, documents, report=None):
-        time.sleep(0.05)
-        return real(self, documents, report)
+    def commit(self, batch, *args, **kwargs):
+        gate.pass_through()
+        return real_commit(self, batch, *args, **kwargs)
 
-    monkeypatch.setattr(Indexer, "upsert", slow)
+    def close(self, timeout=60.0):
+        self._stop.set()
+        gate.open()
+        return real_close(self, timeout)
+
+    monkeypatch.setattr(Indexer, "commit", commit)
+    monkeypatch.setattr(JobManager, "close", close)
+    return gate
 
 
 def start(client, name="kb"):
@@ -119,17 +165,20 @@ def test_jobs_are_disabled_without_roots(make_client, tmp_path):
         assert "QUARRY_JOB_ROOTS" in r.json()["error"]["message"]
 
 
-def test_cancel_running_and_queued_jobs(roots, jobs_client, slow_batches):
+def test_cancel_running_and_queued_jobs(roots, jobs_client, gated_batches):
     with jobs_client() as client:
         start(client)
+        gated_batches.allow(1)
         running = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
         queued = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
         wait_for(client, running["id"], lambda j: j["progress"]["documents_done"] >= 4)
+        gated_batches.wait_until_held()  # the second batch waits for the test
         # queued behind the first: cancelled at once
         r = client.post(f"/v1/collections/kb/jobs/{queued['id']}/cancel")
         assert r.status_code == 200 and r.json()["state"] == "cancelled"
         # running: stops after the batch in flight, keeping what it committed
         assert client.delete(f"/v1/collections/kb/jobs/{running['id']}").json()["cancel_requested"] is True
+        gated_batches.open()
         stopped = wait_for(client, running["id"], lambda j: j["state"] == "cancelled")
         done = stopped["progress"]["documents_done"]
         assert 4 <= done < N_DOCS and "cancelled after" in stopped["message"]
@@ -138,11 +187,13 @@ def test_cancel_running_and_queued_jobs(roots, jobs_client, slow_batches):
         assert (again.status_code, again.json()["error"]["type"]) == (409, "job_finished")
 
 
-def test_a_job_interrupted_by_a_restart_resumes_and_completes(roots, jobs_client, slow_batches, settings_env):
+def test_a_job_interrupted_by_a_restart_resumes_and_completes(roots, jobs_client, gated_batches, settings_env):
     with jobs_client() as client:
         start(client)
+        gated_batches.allow(2)
         job = client.post("/v1/collections/kb/jobs", json={"path": str(roots / "notes")}).json()
         wait_for(client, job["id"], lambda j: j["progress"]["documents_done"] >= 8)
+        gated_batches.wait_until_held()
     # the lifespan exited mid-job: the job stopped at a batch boundary and was left queued on disk
     from service.jobs.manager import JobStore
 

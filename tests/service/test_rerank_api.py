@@ -54,7 +54,42 @@ def test_errors_in_cohere_shape(url):
     assert r.status_code == 400 and "query" in r.json()["message"]  # a 400, not a 422: Open WebUI reads 422 as "use TEI"
 
 
-def test_no_reranker_is_a_clear_503(make_client):
+def test_without_a_cross_encoder_the_embedder_answers(make_client):
+    """QUARRY_RERANKER=none: the route still ranks (by the embedder) and says so, instead of a 503."""
     with make_client() as client:
-        r = client.post("/v1/rerank", json={"query": "q", "documents": ["a"]})
-    assert r.status_code == 503 and "QUARRY_RERANKER" in r.json()["message"]
+        r = client.post("/v1/rerank", json={"query": "q", "documents": ["a", "b"]})
+        assert client.get("/health").json()["rerank_scorer"] == "embedder"
+    assert r.status_code == 200 and r.json()["meta"]["scorer"] == "embedder"
+    assert sorted(res["index"] for res in r.json()["results"]) == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def fresh_install_url(tmp_path_factory, minilm):
+    """A fresh offline install: the bundled MiniLM, the default reranker named but not installed, nothing set."""
+    from service.settings import Settings
+
+    with live_server(Settings(data_dir=tmp_path_factory.mktemp("fresh") / "data", device="cpu")) as base:
+        yield base
+
+
+def test_open_webui_request_answers_without_a_cross_encoder(fresh_install_url):
+    """Open WebUI's exact request (an empty key still sends "Bearer ") answers 200, in a sensible order."""
+    documents = [
+        "Sourdough bread needs a mature starter and a long, cool proof.",
+        "To fix a flat tire, take the wheel off, find the puncture and patch the inner tube.",
+        "Water houseplants when the top inch of soil is dry.",
+        "Saturn's rings are made of ice and rock.",
+    ]
+    payload = {"model": "reranker", "query": "how do I repair a punctured bike tyre", "documents": documents, "top_n": 4}
+    r = requests.post(
+        f"{fresh_install_url}/v1/rerank", headers={"Content-Type": "application/json", "Authorization": "Bearer "},
+        json=payload, timeout=60,
+    )  # fmt: skip
+    r.raise_for_status()
+    data = r.json()
+    assert data["meta"]["scorer"] == "embedder" and [res["index"] for res in data["results"]][0] == 1
+    scores = [res["relevance_score"] for res in sorted(data["results"], key=lambda x: x["index"])]
+    assert len(scores) == 4 and all(0.0 <= s <= 1.0 for s in scores)
+    health = requests.get(f"{fresh_install_url}/health", timeout=30).json()
+    assert health["status"] == "ok" and health["rerank_scorer"] == "embedder" and health["reranker"]["required"] is False
+    assert health["note"].startswith("not reranked: the default cross-encoder") and "\n" not in health["note"]

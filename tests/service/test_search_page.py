@@ -12,7 +12,9 @@ import shutil
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -47,8 +49,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path, minilm):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, minilm):
     """A real uvicorn on 127.0.0.1 with a small corpus indexed by MiniLM; stopped (bounded) after the test."""
     import uvicorn
 
@@ -57,7 +59,9 @@ def server(tmp_path, minilm):
     from service.runtime import Runtime
     from service.settings import load_settings
 
+    tmp_path = tmp_path_factory.mktemp("page")
     corpus = write_mixed_corpus(tmp_path / "corpus")
+    (corpus / "lighthouse.txt").write_text(LIGHTHOUSE)  # one long paragraph: chunks that overlap their neighbours
     (corpus / "markup.txt").write_text('Tire <b>pressure</b> notes <img src=x onerror="window.pwned=1"> for a road bike.\n')
     settings = load_settings(data_dir=tmp_path / "data", embedder=DEFAULT_EMBEDDER, reranker="none", device="cpu")
     runtime = Runtime(settings)
@@ -75,6 +79,54 @@ def server(tmp_path, minilm):
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=15)
+
+
+LIGHTHOUSE = " ".join(
+    f"Entry {n}: the lighthouse keeper trimmed the lamp wick, polished the lens and wrote the weather in the log;"
+    " the keeper doesn't sleep while the lamp burns."
+    for n in range(1, 25)
+) + " The last entry says the relief boat came at dawn.\n"
+
+
+def offline(page) -> list[str]:
+    """Cut the page off from everything but 127.0.0.1; returns the list of what it tried to fetch elsewhere."""
+    blocked: list[str] = []
+
+    def route(r):
+        if urlsplit(r.request.url).hostname == "127.0.0.1":
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    return blocked
+
+
+@contextmanager
+def offline_page():
+    """A page in headless Chromium that can reach only 127.0.0.1; yields it and the list of what it tried elsewhere."""
+    with sync_playwright()() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True, timeout=20_000)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            page.set_default_timeout(15_000)
+            yield page, offline(page)
+        finally:
+            browser.close()
+
+
+def test_api_docs_load_with_the_network_cut_off(server):
+    with offline_page() as (page, blocked):
+        page.goto(server + "/docs")
+        page.wait_for_selector(".opblock")
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        assert any("/v1/collections/{name}/search" in path.replace("\u200b", "") for path in paths)
+        assert any("/v1/rerank" in path.replace("\u200b", "") for path in paths)
+        page.goto(server + "/redoc")
+        page.wait_for_selector("li[data-item-id]")  # ReDoc's menu: one entry per tag and operation
+        assert "postRerank" in page.locator("li[data-item-id]").all_inner_texts()
+        assert blocked == []
 
 
 def test_search_page_finds_highlights_and_sends_the_key(server, tmp_path):
@@ -126,3 +178,47 @@ def test_search_page_finds_highlights_and_sends_the_key(server, tmp_path):
                 shutil.copy(shot, target / "search-page.png")
         finally:
             browser.close()
+
+
+def test_search_page_url_grouping_document_view_and_keyboard(server):
+    with offline_page() as (page, blocked):
+        page.goto(server + "/?q=does+the+lighthouse+keeper+sleep&collection=docs&mode=lexical")  # a shared link
+        page.wait_for_selector("#results li.hit")
+        assert page.input_value("#query") == "does the lighthouse keeper sleep" and page.input_value("#mode") == "lexical"
+        assert "lexical" in page.inner_text("#status") and "not reranked" in page.inner_text("#status")
+        assert page.is_disabled("#rerank") and not page.is_checked("#rerank")  # no cross-encoder here
+
+        # neighbouring chunks of one document are one result, their overlap shown once
+        lighthouse = page.locator("#results li.hit[data-doc-id='corpus/lighthouse.txt']")
+        assert lighthouse.count() == 1 and lighthouse.locator(".text").count() == 1
+        text = lighthouse.locator(".text").inner_text()
+        assert text.count("Entry 3:") == 1 and text.count("Entry 4:") == 1
+        # whole query words are marked; stop words and words inside others ("does" in "doesn't") are not
+        marks = {m.lower() for m in lighthouse.locator("mark").all_inner_texts()}
+        assert marks == {"lighthouse", "keeper", "sleep"}
+
+        # a new search goes into the URL; Back brings the first one again
+        page.keyboard.press("/")
+        assert page.evaluate("document.activeElement.id") == "query"
+        page.fill("#query", "sourdough starter")
+        page.press("#query", "Enter")
+        page.wait_for_selector("#results li.hit[data-doc-id='corpus/bread.md']")
+        assert "q=sourdough+starter" in page.url and "collection=docs" in page.url and "mode=lexical" in page.url
+        page.go_back()
+        page.wait_for_selector("#results li.hit[data-doc-id='corpus/lighthouse.txt']")
+        assert page.input_value("#query") == "does the lighthouse keeper sleep"
+
+        # keyboard: leave the box, j to the first hit, Enter opens the passage in its context, Esc closes
+        page.locator("#query").focus()
+        page.keyboard.press("Escape")
+        page.keyboard.press("j")
+        assert page.evaluate("document.activeElement.dataset.docId") == "corpus/lighthouse.txt"
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#viewer[open] mark.passage")
+        body = page.inner_text("#viewer-body")
+        assert "lighthouse keeper" in body and not body.lstrip().startswith("{")  # text, not JSON
+        assert page.inner_text("#viewer-title") == "lighthouse"
+        page.keyboard.press("Escape")
+        page.wait_for_selector("#viewer", state="hidden")
+        assert page.evaluate("document.activeElement.dataset.docId") == "corpus/lighthouse.txt"
+        assert blocked == []

@@ -27,7 +27,7 @@ def test_every_setting_is_documented_with_name_type_and_default():
     assert "| `QUARRY_CHUNK_SIZE` | integer, 8..8192 | `200` | chunk size in embedder tokens" in text
     assert "| `QUARRY_DTYPE` | one of `auto`, `float32`, `float16`, `bfloat16` | `auto` |" in text
     assert "| `QUARRY_BATCH_SIZE` | integer, optional, 1..4096 | unset |" in text
-    assert "| `scope` | one of `read`, `write`, `admin` | required |" in text
+    assert "| `scope` | one of `read`, `write`, `admin`, `metrics` | required |" in text
 
 
 def test_a_field_without_description_is_refused():

@@ -1,4 +1,5 @@
-"""Cohere v2 / Jina rerank: rank caller-supplied documents with the cross-encoder.
+"""Cohere v2 / Jina rerank: rank caller-supplied documents with the cross-encoder, or with the embedder
+(service.search.pair_scoring) when none is loaded; meta.scorer says which answered.
 Open WebUI's external reranker sends {model, query, documents, top_n} and reads results[].index and
 relevance_score; errors come back in Cohere's {"message"} shape."""
 
@@ -10,20 +11,16 @@ from fastapi import APIRouter, Depends
 from service.api.auth import Principal, require
 from service.api.compat.schemas import CohereErrorResponse, RerankRequest, error_responses
 from service.api.deps import StateDep
-from service.api.errors import ApiError
-from service.search.relevance import rerank_texts
 
 router = APIRouter(prefix="/v1", tags=["rerank"], responses=error_responses(CohereErrorResponse))
 
 
 @router.post("/rerank")
 def rerank(body: RerankRequest, state: StateDep, _: Annotated[Principal, Depends(require("read"))]) -> dict:
-    """Results sorted by relevance_score (0..1, the sigmoid of the cross-encoder logit), best first."""
-    if state.reranker is None:
-        reason = state.runtime.reranker_status.reason
-        raise ApiError(503, "model_unavailable", f"no reranker is loaded ({reason}); set QUARRY_RERANKER to a CrossEncoder")
+    """Results sorted by relevance_score (0..1), best first: the sigmoid of the cross-encoder logit, or without
+    a cross-encoder the embedder's cosine (meta.scorer and /health's rerank_scorer say which)."""
     texts = body.texts()
-    ranked = rerank_texts(state.reranker, body.query, texts, min(body.top_n or len(texts), len(texts)))
+    ranked = state.rank_passages(body.query, texts, min(body.top_n or len(texts), len(texts)))
     results = []
     for index, score in ranked:
         result: dict = {"index": index, "relevance_score": score}
@@ -32,7 +29,7 @@ def rerank(body: RerankRequest, state: StateDep, _: Annotated[Principal, Depends
         results.append(result)
     return {
         "id": str(uuid.uuid4()),
-        "model": state.settings.reranker,
+        "model": state.settings.reranker if state.reranker is not None else state.settings.embedder,
         "results": results,
-        "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}},
+        "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}, "scorer": state.pair_scorer_name},
     }

@@ -13,8 +13,12 @@ import numpy as np
 
 from service.api.errors import ApiError
 from indexer.filters import COMBINATORS, OPERATORS, InvalidFilter
+from service.search.options import SearchCancelled
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
+# One input past this is refused (400) before any tokenizing: the model reads only its first
+# max_seq_length tokens, and tokenizing a 5 MB input took 14 s. QUARRY_MAX_DOCUMENT_CHARS is for documents.
+MAX_EMBEDDING_INPUT_CHARS = 100_000
 
 
 def bad_request(message: str, param: str | None = None, code: str = "invalid_value") -> ApiError:
@@ -40,6 +44,12 @@ def embedding_inputs(raw: Any) -> list[str]:
             raise bad_request(f"'input[{i}]' must be a string", "input")
         if not text.strip():
             raise bad_request(f"'input[{i}]' is empty: every input needs some text to embed", "input")
+        if len(text) > MAX_EMBEDDING_INPUT_CHARS:
+            raise bad_request(
+                f"'input[{i}]' has {len(text)} characters; at most {MAX_EMBEDDING_INPUT_CHARS} per input"
+                " (the embedder reads only its first few hundred tokens): split or shorten it",
+                "input",
+            )
     return texts
 
 
@@ -72,7 +82,11 @@ def _base64(vector: np.ndarray) -> str:
 
 
 def _count_tokens(embedder, texts: list[str]) -> int:
-    """Tokens the model actually read (inputs past its window are truncated, as sentence-transformers does)."""
+    """Tokens the model actually read (inputs past its window are truncated, as sentence-transformers does).
+    Counted with a tokenizer of this thread's own, never under the shared model lock."""
+    counter = getattr(embedder, "count_tokens", None)
+    if counter is not None:
+        return counter(texts)
     encoded = embedder.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=embedder.max_seq_length)
     return int(sum(len(ids) for ids in encoded["input_ids"]))
 
@@ -124,7 +138,7 @@ def _attributes(metadata: dict, prefix: str = "") -> dict:
     return out
 
 
-def vector_store_search(state, collection, body) -> dict:
+def vector_store_search(state, collection, body, cancelled=None) -> dict:
     queries = [body.query] if isinstance(body.query, str) else list(body.query)
     if not queries or any(not isinstance(q, str) or not q.strip() for q in queries):
         raise bad_request("'query' must be a non-empty string or a non-empty array of non-empty strings", "query")
@@ -132,10 +146,13 @@ def vector_store_search(state, collection, body) -> dict:
     ranking = body.ranking_options
     want_rerank = ranking is None or ranking.ranker != "none"
     threshold = ranking.score_threshold if ranking is not None and ranking.score_threshold is not None else 0.0
+    state.searcher.limits.check_batch(queries)  # as many queries as a batch search takes (QUARRY_MAX_BATCH_QUERIES)
     for query in queries:  # every query within the limits before any is searched
         state.searcher.check(query, top_k=body.max_num_results)
     best: dict[int, Any] = {}
     for query in queries:  # several queries: their hits merged, each chunk at its best score
+        if cancelled is not None and cancelled():
+            raise SearchCancelled("the client went away before every query was searched")
         result = state.searcher.relevant(
             collection, query, top_k=body.max_num_results, rerank=want_rerank, filter=where, score_threshold=threshold
         )

@@ -3,13 +3,13 @@ Errors come back in OpenAI's shape (service.api.compat.errors)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from indexer.collection import Collection
 from service.api.compat import openai as openai_compat
 from service.api.auth import Principal, require
 from service.api.compat.schemas import EmbeddingRequest, OpenAIErrorResponse, VectorStoreSearchRequest, error_responses
-from service.api.deps import StateDep
+from service.api.deps import StateDep, client_gone
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=error_responses(OpenAIErrorResponse))
 Reader = Annotated[Principal, Depends(require("read"))]
@@ -28,8 +28,8 @@ def list_models(state: StateDep, _: Reader) -> dict:
 
 
 @router.post("/vector_stores/{collection}/search")
-def search_vector_store(collection: str, body: VectorStoreSearchRequest, state: StateDep, _: Reader) -> dict:
+def search_vector_store(collection: str, body: VectorStoreSearchRequest, state: StateDep, _: Reader, request: Request) -> dict:
     """OpenAI vector-store search over a collection: file_id is the doc id, attributes its metadata,
     score a 0..1 relevance (reranker sigmoid, else cosine)."""
     opened: Collection = state.collection(collection)
-    return openai_compat.vector_store_search(state, opened, body)
+    return openai_compat.vector_store_search(state, opened, body, cancelled=client_gone(request))

@@ -44,7 +44,7 @@ class RerankDocument(_Lenient):
 
 class RerankRequest(_Lenient):
     model: str | None = Field(None, description="any name: quarry reranks with its configured cross-encoder")
-    query: str = Field(min_length=1)
+    query: str = Field(min_length=1, max_length=4096, description="at most 4,096 characters, like every search query")
     documents: list[str | RerankDocument] = Field(min_length=1, max_length=1000)
     top_n: int | None = Field(None, ge=1)
     return_documents: bool = False

@@ -1,10 +1,8 @@
 """RAG context: a numbered, cited context block within a token budget, or an explicit "nothing relevant"."""
 
-from typing import Annotated
-
 from fastapi import APIRouter, Depends
 
-from service.api.auth import Principal, require
+from service.api.auth import require
 from service.api.schemas import ContextRequest, ContextResponse
 from service.api.deps import CollectionDep, StateDep
 from service.search.context import TokenCounter, build_context
@@ -12,10 +10,10 @@ from service.search.context import TokenCounter, build_context
 router = APIRouter(prefix="/v1/collections/{name}", tags=["context"])
 
 
-@router.post("/context", response_model=ContextResponse)
-def context(
-    body: ContextRequest, collection: CollectionDep, state: StateDep, _: Annotated[Principal, Depends(require("read"))]
-) -> ContextResponse:
+# the key is checked before the collection is opened (a dependency in the decorator runs first), so an
+# unauthorized caller learns nothing about which collections exist
+@router.post("/context", response_model=ContextResponse, dependencies=[Depends(require("read"))])
+def context(body: ContextRequest, collection: CollectionDep, state: StateDep) -> ContextResponse:
     """Paste `context` into the prompt and cite [n]; when `no_relevant_context` is true, say you don't know."""
     threshold = state.settings.context_score_threshold if body.score_threshold is None else body.score_threshold
     result = state.searcher.relevant(

@@ -1,7 +1,7 @@
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from service.api.auth import require
-from service.api.deps import CollectionDep, StateDep
+from service.api.deps import CollectionDep, StateDep, client_gone
 from service.api.schemas import BatchSearchRequest, BatchSearchResponse, SearchRequest, SearchResponse
 
 router = APIRouter(prefix="/v1/collections/{name}", tags=["search"], dependencies=[Depends(require("read"))])
@@ -15,6 +15,7 @@ def search(body: SearchRequest, collection: CollectionDep, state: StateDep) -> S
 
 
 @router.post("/search/batch", response_model=BatchSearchResponse)
-def search_batch(body: BatchSearchRequest, collection: CollectionDep, state: StateDep) -> BatchSearchResponse:
+def search_batch(body: BatchSearchRequest, collection: CollectionDep, state: StateDep, request: Request) -> BatchSearchResponse:
     """Many queries with the same options; their embeddings are computed in one pass."""
-    return state.search_batch(collection, body)
+    return state.search_batch(collection, body, cancelled=client_gone(request))
+
