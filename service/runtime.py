@@ -118,6 +118,7 @@ class Runtime:
             index_type=self.settings.index_type,
             ann_threshold=self.settings.ann_threshold,
             ann_type=self.settings.ann_type,
+            ivfpq_threshold=self.settings.ivfpq_threshold,
         )
         manifest.chunker_settings.validate(self.embedder.max_seq_length)
         return self.catalog.create(manifest)

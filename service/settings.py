@@ -233,13 +233,20 @@ class Settings(BaseSettings):
         description="exported ONNX models, one folder per model files + backend, exported once "
         "(unset: data_dir/onnx-cache)",
     )
-    index_type: Literal["flat", "hnsw", "auto"] = Field(
+    index_type: Literal["flat", "hnsw", "ivfpq", "auto"] = Field(
         "auto",
-        description="vector index for new collections: exact `flat`, `hnsw`, or `auto` (flat, then ann_type past "
-        "ann_threshold)",
+        description="vector index for new collections: exact `flat`, `hnsw`, `ivfpq` (compressed codes, top "
+        "candidates re-scored exactly from the stored vectors), or `auto` (flat, then ann_type past ann_threshold, "
+        "then ivfpq past ivfpq_threshold)",
     )
     ann_threshold: int = Field(100_000, ge=1, description="chunks past which an auto index turns approximate")
-    ann_type: Literal["hnsw", "ivf"] = Field("hnsw", description="the approximate index an auto index turns into")
+    ann_type: Literal["hnsw", "ivf", "ivfpq"] = Field("hnsw", description="the approximate index an auto index turns into")
+    ivfpq_threshold: int = Field(
+        5_000_000, ge=1,
+        description="chunks past which an auto index moves to IVF-PQ: about 60 bytes of RAM per chunk instead of "
+        "~1.8 KB for HNSW at 384 dimensions, recall@10 a little lower (docs/performance.md); the float32 vectors "
+        "stay in SQLite and re-score its top candidates. Read when a collection is created",
+    )
     faiss_threads: int = Field(
         1, ge=0,
         description="OpenMP threads per faiss search (0: one per core); 1 suits serving (see docs/performance.md)",
