@@ -155,7 +155,9 @@ class Collection:
     # the derived index ---------------------------------------------------------------------------
     def _new_index(self) -> VectorIndex:
         m = self.manifest
-        return create_index(m.index_type, m.dimension, m.ann_threshold, m.ann_type)
+        index = create_index(m.index_type, m.dimension, m.ann_threshold, m.ann_type, m.ivfpq_threshold)
+        index.attach(self.stored_vectors)
+        return index
 
     def _rebuild(self, reason: str) -> VectorIndex:
         log.warning("collection %s: rebuilding vector index from SQLite (%s)", self.name, reason)
@@ -183,7 +185,8 @@ class Collection:
             return self._rebuild("index file missing")
         try:
             m = self.manifest
-            index = load_index(m.index_type, path, m.dimension, m.ann_threshold, m.ann_type)
+            index = load_index(m.index_type, path, m.dimension, m.ann_threshold, m.ann_type, m.ivfpq_threshold)
+            index.attach(self.stored_vectors)
         except Exception as exc:  # a truncated or corrupt file: faiss raises RuntimeError, others possible
             return self._rebuild(f"index file unreadable: {exc}")
         stamp = read_stamp(self.directory)
@@ -347,6 +350,11 @@ class Collection:
         """The stored (normalized) vectors of these chunks, in order, from one committed state."""
         with self.store.snapshot():
             return self.store.vectors_for(chunk_ids)
+
+    def stored_vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the chunks among these still stored, their vectors): what a compressed index re-scores with."""
+        with self.store.snapshot():
+            return self.store.present_vectors(chunk_ids)
 
     def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
         return self.store.content_hashes(doc_ids)

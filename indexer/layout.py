@@ -19,6 +19,7 @@ from pathlib import Path
 
 from indexer.chunker import ChunkerSettings
 from indexer.errors import QuarryError
+from indexer.vectors.base import IVFPQ_THRESHOLD
 
 FORMAT_VERSION = 1
 MANIFEST = "collection.json"
@@ -34,9 +35,10 @@ class Manifest:
     dimension: int
     chunk_size: int
     chunk_overlap: int
-    index_type: str = "flat"  # flat (exact), hnsw, or auto (flat until ann_threshold chunks, then ann_type)
+    index_type: str = "flat"  # flat (exact), hnsw, ivfpq, or auto (flat until ann_threshold chunks, then ann_type)
     ann_threshold: int = 100_000
     ann_type: str = "hnsw"
+    ivfpq_threshold: int = IVFPQ_THRESHOLD  # auto moves to IVF-PQ past this many chunks
     format_version: int = FORMAT_VERSION
     created_at: float = 0.0
     languages: dict[str, float] = field(default_factory=dict)  # share of text per detected language, kept by writes

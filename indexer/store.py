@@ -474,11 +474,21 @@ class Store:
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     def vectors_for(self, chunk_ids: np.ndarray) -> np.ndarray:
-        out = []
+        found, vectors = self.present_vectors(chunk_ids)
+        if len(found) != len(chunk_ids):
+            raise KeyError(f"chunks not stored: {sorted(set(np.asarray(chunk_ids).tolist()) - set(found.tolist()))[:10]}")
+        return vectors
+
+    def present_vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) of the chunks among these that exist, in the order asked; missing ones are skipped."""
+        ids, out = [], []
         for part, marks in in_batches([int(i) for i in chunk_ids]):
             rows = dict(self.conn.execute(f"SELECT chunk_id, vector FROM chunks WHERE chunk_id IN ({marks})", part))
-            out.extend(np.frombuffer(rows[j], dtype=np.float32) for j in part)
-        return np.stack(out) if out else np.zeros((0, 0), dtype=np.float32)
+            for j in part:
+                if j in rows:
+                    ids.append(j)
+                    out.append(np.frombuffer(rows[j], dtype=np.float32))
+        return np.array(ids, dtype=np.int64), (np.stack(out) if out else np.zeros((0, 0), dtype=np.float32))
 
     # files: what each indexed file looked like, so an unchanged one is not even read again ------------
     def _has_files_table(self) -> bool:

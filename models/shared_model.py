@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from pathlib import Path
 
 from models.device import DeviceChoice, select_device
@@ -23,12 +24,20 @@ class SharedModel:
         cache_dir: str | Path | None = None,
     ):
         self.reference = reference
-        self.choice: DeviceChoice = select_device(device, dtype)
-        self.batch_size = batch_size or self.choice.default_batch_size
+        self._device, self._dtype, self._batch_size = device, dtype, batch_size
         self.allow_downloads = allow_downloads
         self.backend = validate_backend(backend)
         self.cache_dir = cache_dir  # where the onnx backends keep their exported models
         self._model = None
+
+    @cached_property
+    def choice(self) -> DeviceChoice:
+        """Chosen on first use: asking torch about CUDA imports it (seconds), which a lexical search never needs."""
+        return select_device(self._device, self._dtype)
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size or self.choice.default_batch_size
 
     def load(self):
         """Load (or take from the shared cache) the model; constructing does no work, this does."""

@@ -121,6 +121,7 @@ class Runtime:
             index_type=self.settings.index_type,
             ann_threshold=self.settings.ann_threshold,
             ann_type=self.settings.ann_type,
+            ivfpq_threshold=self.settings.ivfpq_threshold,
             query_prefix=query_prefix,
             document_prefix=document_prefix,
         )

@@ -158,7 +158,8 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         100_000_000, ge=1,
         description="largest file batch jobs and `quarry index` read; a bigger one is skipped unread with a warning "
-        "(`quarry index --max-file-bytes` raises it for one run). Documents read from files also obey max_document_chars",
+        "(`quarry index --max-file-bytes` raises it for one run). A .jsonl corpus is streamed a line at a time and "
+        "exempt; documents read from files obey max_document_chars",
     )
     max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
     max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")
@@ -243,13 +244,20 @@ class Settings(BaseSettings):
         description="exported ONNX models, one folder per model files + backend, exported once "
         "(unset: data_dir/onnx-cache)",
     )
-    index_type: Literal["flat", "hnsw", "auto"] = Field(
+    index_type: Literal["flat", "hnsw", "ivfpq", "auto"] = Field(
         "auto",
-        description="vector index for new collections: exact `flat`, `hnsw`, or `auto` (flat, then ann_type past "
-        "ann_threshold)",
+        description="vector index for new collections: exact `flat`, `hnsw`, `ivfpq` (compressed codes, top "
+        "candidates re-scored exactly from the stored vectors), or `auto` (flat, then ann_type past ann_threshold, "
+        "then ivfpq past ivfpq_threshold)",
     )
     ann_threshold: int = Field(100_000, ge=1, description="chunks past which an auto index turns approximate")
-    ann_type: Literal["hnsw", "ivf"] = Field("hnsw", description="the approximate index an auto index turns into")
+    ann_type: Literal["hnsw", "ivf", "ivfpq"] = Field("hnsw", description="the approximate index an auto index turns into")
+    ivfpq_threshold: int = Field(
+        5_000_000, ge=1,
+        description="chunks past which an auto index moves to IVF-PQ: about 60 bytes of RAM per chunk instead of "
+        "~1.8 KB for HNSW at 384 dimensions, recall@10 a little lower (docs/performance.md); the float32 vectors "
+        "stay in SQLite and re-score its top candidates. Read when a collection is created",
+    )
     faiss_threads: int = Field(
         1, ge=0,
         description="OpenMP threads per faiss search (0: one per core); 1 suits serving (see docs/performance.md)",

@@ -3,20 +3,30 @@
 HNSW (IndexHNSWFlat, inner product) answers in ~1 ms at millions of vectors but cannot delete: removed ids
 become tombstones, filtered out of results and compacted away (a rebuild from the stored vectors) when they
 pass a fraction of the index or before it is saved. IVF (IndexIVFFlat) deletes natively but must be trained,
-so it is only built from existing vectors, which is what the auto index does when it switches.
+so it is only built from existing vectors, which is what the auto index does when it switches. Past a
+second, larger threshold the auto index moves on to IVF-PQ (vectors.pq), which keeps compressed codes only.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
-from indexer.vectors.base import FaissIndex, VectorIndex, faiss_module, read_id_mapped
+from indexer.vectors.base import (
+    ANN_THRESHOLD,
+    IVFPQ_THRESHOLD,
+    FaissIndex,
+    VectorIndex,
+    faiss_module,
+    ivf_ids,
+    ivf_lists,
+    read_id_mapped,
+)
 from indexer.vectors.flat import FlatFaissIndex
+from indexer.vectors.pq import IvfPqFaissIndex, Lookup, read_ivfpq_or_flat
 
-ANN_TYPES = ("hnsw", "ivf")
+ANN_TYPES = ("hnsw", "ivf", "ivfpq")
 
 HNSW_M = 32  # graph degree: memory ~ M * 2 * 4 bytes per vector on top of the vectors themselves
 HNSW_EF_CONSTRUCTION = 80
@@ -95,8 +105,14 @@ class HnswFaissIndex(FaissIndex):
                 self._compact()  # tombstones live in memory only; the file must hold exactly the live ids
             self._faiss.write_index(self.index, str(path))
 
+    def live_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            if self._removed:
+                self._compact()
+            return self._stored_ids(), self._hnsw.reconstruct_n(0, self._hnsw.ntotal)
+
     @classmethod
-    def load(cls, path: Path, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "HnswFaissIndex":
+    def load(cls, path: Path, dimension: int, *options) -> "HnswFaissIndex":
         return cls(dimension, read_id_mapped(path, dimension, "IndexHNSWFlat"))
 
 
@@ -116,8 +132,7 @@ class IvfFaissIndex(FaissIndex):
     def build(cls, ids: np.ndarray, vectors: np.ndarray) -> "IvfFaissIndex":
         faiss = faiss_module()
         dimension = vectors.shape[1]
-        nlist = max(1, min(int(4 * math.sqrt(len(vectors))), len(vectors) // 39))  # faiss wants >= 39 points per list
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, nlist, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dimension), dimension, ivf_lists(len(vectors)), faiss.METRIC_INNER_PRODUCT)
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         index.train(vectors)
         index.add_with_ids(vectors, np.ascontiguousarray(ids, dtype=np.int64))
@@ -125,41 +140,70 @@ class IvfFaissIndex(FaissIndex):
 
     def ids(self) -> np.ndarray:
         with self._lock:
-            invlists = self.index.invlists
-            parts = [
-                self._faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
-                for i in range(self.index.nlist)
-                if invlists.list_size(i)
-            ]
-        return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+            return ivf_ids(self.index)
+
+    def live_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            ids = ivf_ids(self.index)
+            self.index.set_direct_map_type(self._faiss.DirectMap.Hashtable)  # reconstruct by id; ids are not 0..n-1
+            vectors = np.stack([self.index.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, self.dimension), np.float32)
+            self.index.set_direct_map_type(self._faiss.DirectMap.NoMap)
+            return ids, vectors
 
 
 class AutoIndex(VectorIndex):
-    """Exact (flat) search while small; past `threshold` vectors it rebuilds itself as an approximate index."""
+    """Exact (flat) search while small; past `threshold` vectors it rebuilds itself as an approximate index,
+    and past `ivfpq_threshold` as IVF-PQ (codes only, re-scored from the stored vectors)."""
 
     kind = "auto"
 
-    def __init__(self, dimension: int, threshold: int = 100_000, ann_type: str = "hnsw", inner: VectorIndex | None = None):
+    def __init__(
+        self,
+        dimension: int,
+        threshold: int = ANN_THRESHOLD,
+        ann_type: str = "hnsw",
+        inner: VectorIndex | None = None,
+        ivfpq_threshold: int = IVFPQ_THRESHOLD,
+    ):
         super().__init__(dimension)
         if ann_type not in ANN_TYPES:
             raise ValueError(f"unknown approximate index {ann_type!r}: use one of {', '.join(ANN_TYPES)}")
         self.threshold = threshold
         self.ann_type = ann_type
+        self.ivfpq_threshold = ivfpq_threshold
+        self.lookup: Lookup | None = None
         self.inner: VectorIndex = inner if inner is not None else FlatFaissIndex(dimension)
 
     @classmethod
-    def create(cls, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "AutoIndex":
-        return cls(dimension, ann_threshold, ann_type)
+    def create(
+        cls, dimension: int, ann_threshold: int = ANN_THRESHOLD, ann_type: str = "hnsw", ivfpq_threshold: int = IVFPQ_THRESHOLD
+    ) -> "AutoIndex":
+        return cls(dimension, ann_threshold, ann_type, ivfpq_threshold=ivfpq_threshold)
 
     @property
     def approximate(self) -> bool:
         return not isinstance(self.inner, FlatFaissIndex)
 
-    def _switch(self) -> None:
-        flat = self.inner
-        ids = flat.ids()
-        vectors = flat.index.index.reconstruct_n(0, flat.index.ntotal)  # storage order matches id_map
-        if self.ann_type == "ivf":
+    def attach(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+        self.inner.attach(lookup)
+
+    def _target(self) -> str | None:
+        """The kind the index should become now, or None to stay as it is (it never steps back)."""
+        count = len(self.inner)
+        if isinstance(self.inner, IvfPqFaissIndex):
+            return None
+        if count > self.ivfpq_threshold or (count > self.threshold and self.ann_type == "ivfpq"):
+            return "ivfpq"
+        if count > self.threshold and not self.approximate:
+            return self.ann_type
+        return None
+
+    def _switch(self, target: str) -> None:
+        ids, vectors = self.inner.live_vectors()
+        if target == "ivfpq":
+            self.inner = IvfPqFaissIndex.build(ids, vectors, self.lookup)
+        elif target == "ivf":
             self.inner = IvfFaissIndex.build(ids, vectors)
         else:
             hnsw = HnswFaissIndex(self.dimension)
@@ -169,8 +213,9 @@ class AutoIndex(VectorIndex):
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         with self._lock:
             self.inner.add(ids, vectors)
-            if not self.approximate and len(self.inner) > self.threshold:
-                self._switch()
+            target = self._target()
+            if target is not None:
+                self._switch(target)
 
     def remove(self, ids: np.ndarray) -> None:
         self.inner.remove(ids)  # it stays approximate below the threshold: no flapping around it
@@ -188,17 +233,21 @@ class AutoIndex(VectorIndex):
         self.inner.save(path)
 
     @classmethod
-    def load(cls, path: Path, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "AutoIndex":
+    def load(
+        cls, path: Path, dimension: int, ann_threshold: int = ANN_THRESHOLD, ann_type: str = "hnsw", ivfpq_threshold: int = IVFPQ_THRESHOLD
+    ) -> "AutoIndex":
         faiss = faiss_module()
         index = faiss.read_index(str(path))
         if index.d != dimension:
             raise ValueError(f"index file has dimension {index.d}, expected {dimension}")
-        if isinstance(index, faiss.IndexIVFFlat):
-            inner: VectorIndex = IvfFaissIndex(dimension, index)
+        if isinstance(index, faiss.IndexIVFPQ):
+            inner: VectorIndex = IvfPqFaissIndex(dimension, read_ivfpq_or_flat(path, dimension))
+        elif isinstance(index, faiss.IndexIVFFlat):
+            inner = IvfFaissIndex(dimension, index)
         elif isinstance(index, faiss.IndexIDMap2) and isinstance(faiss.downcast_index(index.index), faiss.IndexHNSWFlat):
             inner = HnswFaissIndex(dimension, index)
         elif isinstance(index, faiss.IndexIDMap2) and isinstance(faiss.downcast_index(index.index), faiss.IndexFlat):
             inner = FlatFaissIndex(dimension, index)
         else:
             raise ValueError(f"index file holds an unexpected {type(index).__name__}")
-        return cls(dimension, ann_threshold, ann_type, inner)
+        return cls(dimension, ann_threshold, ann_type, inner, ivfpq_threshold)

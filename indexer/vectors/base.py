@@ -2,15 +2,19 @@
 
 Vectors are L2-normalized, so inner product is cosine similarity. Ids are SQLite chunk ids.
 The index is always rebuildable from SQLite; it is a cache, not a store. Kinds: vectors.flat
-(exact), vectors.ann (HNSW, IVF, auto); vectors.factory makes and loads them by name.
+(exact), vectors.ann (HNSW, IVF, auto), vectors.pq (IVF-PQ with exact re-scoring); vectors.factory makes and loads them by name.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
 import numpy as np
+
+ANN_THRESHOLD = 100_000  # chunks past which an auto index turns approximate (setting: ann_threshold)
+IVFPQ_THRESHOLD = 5_000_000  # chunks past which an auto index moves to IVF-PQ (setting: ivfpq_threshold)
 
 FAISS_INSTALL = 'pip install "quarry[cpu]" (faiss-cpu), or "quarry[gpu]" on a CUDA machine (faiss-gpu)'
 
@@ -60,6 +64,33 @@ def use_faiss_threads() -> None:
         _thread_state.applied = _faiss_threads
 
 
+def gpu_copy(owner, index, options=None):
+    """A copy of a CPU faiss index on GPU 0, with GPU resources created once per owning object."""
+    faiss = faiss_module()
+    if getattr(owner, "_gpu_resources", None) is None:
+        owner._gpu_resources = faiss.StandardGpuResources()
+    if options is None:
+        return faiss.index_cpu_to_gpu(owner._gpu_resources, 0, index)
+    return faiss.index_cpu_to_gpu(owner._gpu_resources, 0, index, options)
+
+
+def ivf_lists(count: int) -> int:
+    """Inverted lists for `count` training vectors: ~4 sqrt(n), with the 39 points per list faiss wants."""
+    return max(1, min(int(4 * math.sqrt(count)), count // 39))
+
+
+def ivf_ids(index) -> np.ndarray:
+    """Every id an IVF index (flat or PQ) holds, read from its inverted lists."""
+    faiss = faiss_module()
+    invlists = index.invlists
+    parts = [
+        faiss.rev_swig_ptr(invlists.get_ids(i), invlists.list_size(i)).copy()
+        for i in range(index.nlist)
+        if invlists.list_size(i)
+    ]
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+
+
 def read_id_mapped(path: Path, dimension: int, inner: str):
     """A saved IndexIDMap2 over a faiss index of class `inner`; ValueError (so the caller rebuilds) otherwise."""
     faiss = faiss_module()
@@ -99,14 +130,23 @@ class VectorIndex:
     def save(self, path: Path) -> None:
         raise NotImplementedError
 
+    def attach(self, lookup) -> None:
+        """Give the index a way to read stored float32 vectors by chunk id (see vectors.pq.Lookup).
+
+        Only kinds that keep compressed codes use it (IVF-PQ re-scores its candidates with it)."""
+
     @classmethod
-    def create(cls, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "VectorIndex":
-        """A new, empty index; kinds that do not switch ignore the ann_* options."""
+    def create(
+        cls, dimension: int, ann_threshold: int = ANN_THRESHOLD, ann_type: str = "hnsw", ivfpq_threshold: int = IVFPQ_THRESHOLD
+    ) -> "VectorIndex":
+        """A new, empty index; kinds that do not switch ignore the threshold and type options."""
         return cls(dimension)
 
     @classmethod
-    def load(cls, path: Path, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "VectorIndex":
-        """A saved index; the ann_* options matter only to kinds that switch (auto)."""
+    def load(
+        cls, path: Path, dimension: int, ann_threshold: int = ANN_THRESHOLD, ann_type: str = "hnsw", ivfpq_threshold: int = IVFPQ_THRESHOLD
+    ) -> "VectorIndex":
+        """A saved index; the threshold and type options matter only to kinds that switch (auto)."""
         raise NotImplementedError
 
 

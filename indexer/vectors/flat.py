@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from indexer.vectors.base import FaissIndex, faiss_gpus, faiss_module, read_id_mapped
+from indexer.vectors.base import FaissIndex, faiss_gpus, faiss_module, gpu_copy, read_id_mapped
 
 
 class FlatFaissIndex(FaissIndex):
@@ -25,10 +25,7 @@ class FlatFaissIndex(FaissIndex):
         self._device_index = None
 
     def _to_device(self, flat):
-        faiss = self._faiss
-        if not hasattr(self, "_gpu_resources"):
-            self._gpu_resources = faiss.StandardGpuResources()
-        return faiss.index_cpu_to_gpu(self._gpu_resources, 0, flat)
+        return gpu_copy(self, flat)
 
     def _device_search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._device_index is None:
@@ -53,6 +50,11 @@ class FlatFaissIndex(FaissIndex):
         with self._lock:
             return self._faiss.vector_to_array(self.index.id_map).astype(np.int64)
 
+    def live_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, vectors) it holds, in storage order: what an index it turns into is built from."""
+        with self._lock:
+            return self.ids(), self.index.index.reconstruct_n(0, self.index.ntotal)
+
     @classmethod
-    def load(cls, path: Path, dimension: int, ann_threshold: int = 100_000, ann_type: str = "hnsw") -> "FlatFaissIndex":
+    def load(cls, path: Path, dimension: int, *options) -> "FlatFaissIndex":
         return cls(dimension, read_id_mapped(path, dimension, "IndexFlat"))

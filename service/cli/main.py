@@ -22,14 +22,11 @@ log = logging.getLogger("quarry")
 
 
 def _quiet_libraries() -> None:
+    """Through the environment, read when (and only if) a command imports them: importing transformers here
+    to silence it would cost a search that needs no model (lexical, or one QUARRY_URL answers) a second or more."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    try:
-        import transformers
-
-        transformers.utils.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()
-    except Exception:  # noqa: BLE001 - cosmetics only
-        pass
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # transformers' "Loading weights" bar follows it
 
 
 def _print_warning(message: str) -> None:

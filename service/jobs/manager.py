@@ -261,9 +261,9 @@ class JobManager:
         self._queue.put(job.id)
         return job
 
-    def _clean_up(self, job: Job) -> None:
+    def _clean_up(self, job: Job, state: str) -> None:
         """An archive job's files go once they are indexed or no longer wanted; a failed job keeps them."""
-        if job.upload and job.state in ("succeeded", "cancelled"):
+        if job.upload and state in ("succeeded", "cancelled"):
             shutil.rmtree(self.upload_dir(job.id), ignore_errors=True)
 
     def get(self, collection: str, job_id: str) -> Job:
@@ -286,7 +286,7 @@ class JobManager:
             if job.state == "queued":
                 job.state, job.finished_at, job.message = "cancelled", time.time(), "cancelled before it started"
             self.job_store.save(job)
-        self._clean_up(job)
+        self._clean_up(job, job.state)
         return job
 
     # worker --------------------------------------------------------------------------------------
@@ -327,20 +327,22 @@ class JobManager:
                 self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents, limits=self.limits
             )
             report = indexer.index_paths([path], progress=False, on_progress=on_progress, confine=root)
-            job.state, job.message = "succeeded", report.summary()
+            state, message = "succeeded", report.summary()
         except _Stop as stop:
             if stop.reason == "cancelled":
-                job.state, job.message = "cancelled", f"cancelled after {job.documents_done} of {job.documents_total} documents"
+                state, message = "cancelled", f"cancelled after {job.documents_done} of {job.documents_total} documents"
             else:
-                job.state, job.message = "queued", "interrupted by shutdown; resumes at the next start"
+                state, message = "queued", "interrupted by shutdown; resumes at the next start"
         except Exception as exc:  # noqa: BLE001 - a failed job is reported, the worker goes on
             log.exception("indexing job %s failed", job.id)
-            job.state, job.message = "failed", str(exc) or type(exc).__name__
+            state, message = "failed", str(exc) or type(exc).__name__
             if job.upload:
-                job.message += f" (the unpacked archive is kept in {self.upload_dir(job.id)} for inspection)"
+                message += f" (the unpacked archive is kept in {self.upload_dir(job.id)} for inspection)"
+        # Files go before the state is published, so a client that sees "succeeded" never sees them.
+        self._clean_up(job, state)
         with self._lock:
-            if job.state in FINISHED:
-                job.finished_at, job.eta_s = time.time(), 0.0 if job.state == "succeeded" else None
+            job.state, job.message = state, message
+            if state in FINISHED:
+                job.finished_at, job.eta_s = time.time(), 0.0 if state == "succeeded" else None
             self.job_store.save(job)
-        self._clean_up(job)
         log.info("indexing job %s %s: %s", job.id, job.state, job.message)

@@ -113,6 +113,7 @@ def serve() -> None:
             finally:
                 os._exit(code)
         print(json.dumps({"pid": pid}), flush=True)
+    os._exit(0)  # stdin closed: leave without torch's slow interpreter teardown, which the test need not wait for
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`quarry search` with QUARRY_URL asks a running server (no model loaded here) and prints what a local search prints."""
+"""`quarry search` start-up: with QUARRY_URL it asks a running server (no model loaded here) and prints what a
+local search prints; a local lexical search loads no model either."""
 
 from __future__ import annotations
 
@@ -71,3 +72,20 @@ def test_remote_search_imports_no_model_code(url, monkeypatch):
             f" print(rc, sorted(m for m in {heavy!r} if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.strip().splitlines()[-1] == "0 []"
+
+
+def test_a_lexical_search_loads_no_model(settings_env, tmp_path, capsys):
+    """BM25 needs no neural model: a lexical `quarry search` imports neither torch nor transformers (seconds each)."""
+    import os
+    import subprocess
+
+    from tests.cli_runner import run as run_cli
+    from tests.corpus_factory import write_mixed_corpus
+
+    assert run_cli(capsys, "index", str(write_mixed_corpus(tmp_path / "corpus")), "-c", "kb", "--no-progress")[0] == 0
+    heavy = ("torch", "transformers", "sentence_transformers")
+    code = (f"import sys; from service.cli.main import main; rc = main(['search', 'sourdough', '-c', 'kb', '--mode', 'lexical']);"
+            f" print(rc, sorted(m for m in {heavy!r} if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    assert "bread" in out.stdout and out.stdout.strip().splitlines()[-1] == "0 []"
