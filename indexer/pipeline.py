@@ -25,6 +25,7 @@ from indexer.collection import Collection
 from indexer.documents import Document, validate_document
 from indexer.errors import InvalidDocument, InvalidDocumentId, LoadError
 from indexer.formats import load_file
+from indexer.formats.text import stream_jsonl
 from indexer.sources import SourceFile, discover, id_below
 from indexer.store import FileRecord, PreparedDocument
 from models.protocols import TextEncoder
@@ -382,7 +383,8 @@ class _IndexRun:
             self.skip(source, f"{source.doc_id}: links outside {self.confine}, skipped")
             return
         limits = self.indexer.limits
-        if limits.max_file_bytes is not None and stat.st_size > limits.max_file_bytes:
+        streamed = source.path.suffix.lower() == ".jsonl"  # read a line at a time: only its records are limited
+        if limits.max_file_bytes is not None and stat.st_size > limits.max_file_bytes and not streamed:
             self.no_chunks_from(stat.st_size)
             self.skip(source, f"{source.path}: {stat.st_size} bytes, over the limit of {limits.max_file_bytes}"
                               f" ({limits.file_setting}); skipped unread")  # fmt: skip
@@ -397,42 +399,66 @@ class _IndexRun:
             self.no_chunks_from(stat.st_size)
             return
         doc_id = self.file_id(source, records, by_source)
-        try:
-            loaded = load_file(source.path, doc_id)
-        except LoadError as exc:
-            self.no_chunks_from(stat.st_size)
-            self.skip(source, str(exc))
-            return
-        for warning in loaded.warnings:
-            self.warn(warning)
-        self.report.skipped += sum(1 for w in loaded.warnings if w.endswith("skipped"))  # records, parts, attachments
-        self.state.total += len(loaded.documents) - 1
-        share = stat.st_size // max(len(loaded.documents), 1)
         ids: list[str] = []
-        for doc in loaded.documents:
-            self.seen.add(doc.doc_id)
+        if source.path.suffix.lower() == ".jsonl":  # streamed: a corpus of any size costs one line's memory
+            warnings: list[str] = []
+            line_limit = None if limits.max_document_chars is None else 8 * limits.max_document_chars + 65_536
+            first = True
+            for doc, size in stream_jsonl(source.path, warnings, line_limit):
+                self.state.total += 0 if first else 1
+                first = False
+                self.flush_warnings(warnings)
+                self.take(source, doc, size, ids)
+            self.flush_warnings(warnings)
+            if first:
+                self.no_chunks_from(stat.st_size)
+                self.skip(source, f"{source.path}: no valid documents in this JSONL file")
+                return
+        else:
             try:
-                validate_document(doc)
-            except (InvalidDocumentId, InvalidDocument) as exc:
-                self.report.skipped += 1
-                self.warn(f"{source.path}: {exc}, skipped")
-                continue
-            if limits.max_document_chars is not None and len(doc.text) > limits.max_document_chars:
-                self.report.skipped += 1
-                self.warn(f"{source.path}: document {doc.doc_id!r} has {len(doc.text)} characters, over the limit of"
-                          f" {limits.max_document_chars} ({limits.document_setting}); skipped")  # fmt: skip
-                continue
-            self.seen.add(doc.doc_id)  # its NFC form, as stored
-            self.report.loaded += 1
-            ids.append(doc.doc_id)
-            self.pending.append(doc)
-            self.pending_bytes += share
-            if len(self.pending) >= self.indexer.batch_documents:
-                self.flush()
+                loaded = load_file(source.path, doc_id)
+            except LoadError as exc:
+                self.no_chunks_from(stat.st_size)
+                self.skip(source, str(exc))
+                return
+            self.flush_warnings(loaded.warnings)
+            self.state.total += len(loaded.documents) - 1
+            share = stat.st_size // max(len(loaded.documents), 1)
+            for doc in loaded.documents:
+                self.take(source, doc, share, ids)
         if ids:
             self.pending_files.append(FileRecord(key, stat.st_size, stat.st_mtime_ns, doc_id, ids))
         else:
             self.no_chunks_from(stat.st_size)
+
+    def flush_warnings(self, warnings: list[str]) -> None:
+        for warning in warnings:
+            self.warn(warning)
+        self.report.skipped += sum(1 for w in warnings if w.endswith("skipped"))  # records, parts, attachments
+        warnings.clear()
+
+    def take(self, source: SourceFile, doc: Document, share: int, ids: list[str]) -> None:
+        """One document read from a file: checked, limited, then queued for the next batch."""
+        limits = self.indexer.limits
+        self.seen.add(doc.doc_id)
+        try:
+            validate_document(doc)
+        except (InvalidDocumentId, InvalidDocument) as exc:
+            self.report.skipped += 1
+            self.warn(f"{source.path}: {exc}, skipped")
+            return
+        if limits.max_document_chars is not None and len(doc.text) > limits.max_document_chars:
+            self.report.skipped += 1
+            self.warn(f"{source.path}: document {doc.doc_id!r} has {len(doc.text)} characters, over the limit of"
+                      f" {limits.max_document_chars} ({limits.document_setting}); skipped")  # fmt: skip
+            return
+        self.seen.add(doc.doc_id)  # its NFC form, as stored
+        self.report.loaded += 1
+        ids.append(doc.doc_id)
+        self.pending.append(doc)
+        self.pending_bytes += share
+        if len(self.pending) >= self.indexer.batch_documents:
+            self.flush()
 
     def run(self, paths: list[Path], prune: bool) -> IndexReport:
         from tqdm import tqdm

@@ -148,7 +148,8 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         100_000_000, ge=1,
         description="largest file batch jobs and `quarry index` read; a bigger one is skipped unread with a warning "
-        "(`quarry index --max-file-bytes` raises it for one run). Documents read from files also obey max_document_chars",
+        "(`quarry index --max-file-bytes` raises it for one run). A .jsonl corpus is streamed a line at a time and "
+        "exempt; documents read from files obey max_document_chars",
     )
     max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
     max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")

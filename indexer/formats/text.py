@@ -196,21 +196,60 @@ def load_jsonl(source: Source) -> Loaded:
     """BEIR corpus lines: {"_id", "title"?, "text", "metadata"?}; bad lines are reported by number."""
     raw, warnings = decode_text(source.data, source.name)
     path = source.name
-    documents: list[Document] = []
-    for number, record in json_lines(raw, path, warnings):
-        if not isinstance(record, dict):
-            warnings.append(f"{path}:{number}: expected a JSON object, line skipped")
-            continue
-        rid = record.get("_id", record.get("id"))
-        text = record.get("text")
-        if rid is None or not isinstance(text, str):
-            warnings.append(f'{path}:{number}: needs "_id" and a string "text", line skipped')
-            continue
-        if not text.strip() and not str(record.get("title") or "").strip():
-            warnings.append(f"{path}:{number}: document {rid} has no text, line skipped")
-            continue
-        metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
-        documents.append(Document(str(rid), text, str(record.get("title") or ""), path, dict(metadata)))
+    documents = [doc for number, record in json_lines(raw, path, warnings) if (doc := jsonl_document(record, number, path, warnings))]
     if not documents:
         raise LoadError(f"{path}: no valid documents in this JSONL file")
     return Loaded(documents, warnings)
+
+
+def jsonl_document(record: object, number: int, path: str, warnings: list[str]) -> Document | None:
+    """One corpus line's record as a Document, or None with a warning naming the line."""
+    if not isinstance(record, dict):
+        warnings.append(f"{path}:{number}: expected a JSON object, line skipped")
+        return None
+    rid = record.get("_id", record.get("id"))
+    text = record.get("text")
+    if rid is None or not isinstance(text, str):
+        warnings.append(f'{path}:{number}: needs "_id" and a string "text", line skipped')
+        return None
+    if not text.strip() and not str(record.get("title") or "").strip():
+        warnings.append(f"{path}:{number}: document {rid} has no text, line skipped")
+        return None
+    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    return Document(str(rid), text, str(record.get("title") or ""), path, dict(metadata))
+
+
+def stream_jsonl(path: Path, warnings: list[str], max_line_bytes: int | None = None) -> Iterator[tuple[Document, int]]:
+    """(document, bytes of its line) for each record of a corpus.jsonl, read a line at a time, so a corpus of
+    any size costs the memory of one line. A line over max_line_bytes is skipped unparsed, with a warning."""
+    name = str(path)
+    with open(path, "rb") as handle:
+        number = 0
+        while True:
+            line = handle.readline(max_line_bytes + 1) if max_line_bytes else handle.readline()
+            if not line:
+                return
+            number += 1
+            size = len(line)
+            if max_line_bytes and size > max_line_bytes and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):  # the rest of the line, read and dropped in pieces
+                    line = handle.readline(1 << 20)
+                    size += len(line)
+                warnings.append(f"{name}:{number}: line of over {max_line_bytes} bytes, line skipped")
+                continue
+            try:
+                text, decoded = decode_text(line, f"{name}:{number}")
+            except LoadError:  # NUL bytes in this line
+                warnings.append(f"{name}:{number}: binary data (NUL bytes), line skipped")
+                continue
+            warnings.extend(decoded)
+            if not text.strip():
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                warnings.append(f"{name}:{number}: not valid JSON ({exc.msg}), line skipped")
+                continue
+            doc = jsonl_document(record, number, name, warnings)
+            if doc is not None:
+                yield doc, size

@@ -111,3 +111,28 @@ def test_a_job_skips_a_document_over_the_limit(make_client, tmp_path):
             time.sleep(0.05)
         assert state["state"] == "succeeded" and (state["progress"]["added"], state["progress"]["skipped"]) == (1, 1)
         assert client.get("/v1/collections/kb").json()["documents"] == 1
+
+
+def test_a_jsonl_corpus_is_streamed_a_line_at_a_time(settings_env, tmp_path, monkeypatch, capsys):
+    """Never read whole (so the file limit does not apply to it); a line too long for any document is dropped unparsed."""
+    import json
+
+    import indexer.pipeline
+    from service.cli import main
+
+    def whole_file(path, doc_id):
+        raise AssertionError(f"{path} was read whole")
+
+    monkeypatch.setattr(indexer.pipeline, "load_file", whole_file)
+    corpus = tmp_path / "corpus.jsonl"
+    lines = [json.dumps({"_id": f"r{i}", "text": f"bread flour number {i}"}) for i in range(5)]
+    lines.insert(2, json.dumps({"_id": "huge", "text": "x" * 200_000}))  # over 8 x the document limit: never parsed
+    lines.insert(4, '{"_id": "nan", "text": "t", "metadata": {"n": NaN}}')
+    corpus.write_text("\n".join(lines) + "\n")
+    data = ["--data-dir", str(settings_env)]
+    args = ["index", str(corpus), "-c", "kb", "--no-progress", "--json", "--max-file-bytes", "100", "--max-document-chars", "1000"]
+    assert main([*data, *args]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert (report["added"], report["skipped"], report["total_documents"]) == (5, 2, 5)
+    assert "corpus.jsonl:3: line of over" in err and "corpus.jsonl: 'nan'" not in err and "not a finite number" in err
