@@ -90,6 +90,8 @@ def cmd_search(args) -> int:
     options = dict(top_k=args.top_k or None, mode=args.mode, candidates=args.candidates or None)
     runtime.searcher(rerank=False).check(args.query, **options)  # limits and options, before any model loads
     want_rerank = not args.no_rerank
+    if (args.mode or settings.search_mode) != "lexical":
+        runtime.embedder.load()  # start-up, not search time: the printed milliseconds are the search's own
     result = runtime.searcher(rerank=want_rerank).search(collection, args.query, rerank=want_rerank, **options)
     _print_result(result, result.to_dict(), args.json)
     return 0
