@@ -2,11 +2,14 @@
 
 The search pipeline calls `fuse` and `blend_rerank` only, so fusion can be tuned here alone.
 
-Default fusion: a convex combination of per-query min-max normalized scores, dense weight 0.7
-(`QUARRY_FUSION_DENSE_WEIGHT`), over the dense list and the top 50 BM25 hits (a fixed BM25 depth, so
-the normalization floor, and the ranking, do not change with how many hits the caller asks for). Plain RRF (k=60) weighs a BM25 rank like a dense rank and, on
-MS MARCO passages where dense retrieval is much stronger, loses to dense alone; score fusion keeps how
-far apart the scores are, so a BM25 hit that stands out (a rare code or identifier) still rises while
+Default fusion (`adaptive`): a convex combination of per-query min-max normalized scores over the dense
+list and the top 50 BM25 hits (a fixed BM25 depth, so the normalization floor, and the ranking, do not
+change with how many hits the caller asks for). The dense share starts at `QUARRY_FUSION_DENSE_WEIGHT`
+(0.8), is scaled by how much of the collection and of the query the embedder can read (its languages and
+scripts), and then moves with how far each list's top score stands out from the rest (`adaptive_weight`).
+`convex` keeps the configured weight for every query; plain RRF (k=60) weighs a BM25 rank like a dense rank
+and, on MS MARCO passages where dense retrieval is much stronger, loses to dense alone. Score fusion keeps
+how far apart the scores are, so a BM25 hit that stands out (a rare code or identifier) still rises while
 BM25's near-ties cannot push good dense hits down. See docs/quality.md for the measurements.
 """
 
