@@ -199,7 +199,7 @@ class Indexer:
         latest = {doc.doc_id: doc for doc in documents}  # the last copy of a repeated id wins
         if len(latest) < len(documents):
             batch.warnings.append(f"{len(documents) - len(latest)} repeated document ids in one batch; the last copy of each was kept")
-        stored = self.collection.store.content_hashes(latest)
+        stored = self.collection.content_hashes(latest)
         stored.update({doc_id: h for doc_id, h in (in_flight or {}).items() if doc_id in latest})
         batch.stored = set(stored)
         for doc in latest.values():
@@ -383,10 +383,10 @@ class _IndexRun:
 
     # files ------------------------------------------------------------------------------------------
     def file_id(self, source: SourceFile, records: dict[str, FileRecord], by_source: dict[str, list[str]]) -> str:
-        return file_id(source, records, by_source, self.roots, self.store.get_document)
+        return file_id(source, records, by_source, self.roots, self.collection.get_document)
 
     def unchanged(self, record: FileRecord | None, size: int, mtime_ns: int) -> bool:
-        return not self.rehash and file_unchanged(record, size, mtime_ns, self.store.content_hashes)
+        return not self.rehash and file_unchanged(record, size, mtime_ns, self.collection.content_hashes)
 
     def load(self, source: SourceFile, records, by_source) -> None:
         try:
@@ -482,7 +482,7 @@ class _IndexRun:
         sources = list(discover(paths))  # raises FileNotFoundError before anything is written
         records = self.store.file_records()
         self.roots = known_roots(records)
-        by_source = self.store.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
+        by_source = self.collection.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
         unsupported: Counter[str] = Counter()
         for source in sources:
             if source.supported or source.explicit:
@@ -527,7 +527,7 @@ class _IndexRun:
         for root in paths:
             if root.is_dir():
                 prefix = str(root.resolve()) + os.sep
-                under = self.store.documents_under(prefix)
+                under = self.collection.documents_under(prefix)
                 gone = [doc_id for doc_id in under if doc_id not in self.seen]
                 self.report.removed += self.collection.delete(gone) if gone else 0
                 self.store.forget_files([p for p in {under[d] for d in gone} if not Path(p).exists()])

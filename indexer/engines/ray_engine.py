@@ -33,7 +33,6 @@ from pathlib import Path
 from indexer.collection import Collection
 from indexer.engines.ray_setup import RayOptions, RayStalled, RayUnavailable, ray_session
 from indexer.engines.ray_stages import (
-    STAGING,
     EmbedStage,
     Note,
     ReadUnit,
@@ -47,6 +46,7 @@ from indexer.engines.ray_stages import (
 )
 from indexer.errors import QuarryError
 from indexer.pipeline import FileLimits, IndexProgress, IndexReport, file_id, file_unchanged, known_roots
+from indexer.segments import commit_segments
 from indexer.sources import discover
 from indexer.store import FileRecord
 
@@ -74,10 +74,9 @@ class _Plan:
 def plan_units(collection: Collection, paths: list[Path], limits: FileLimits, rehash: bool, confine: Path | None,
                report: IndexReport, warn: Callable[[str], None]) -> _Plan:  # fmt: skip
     sources = list(discover(paths))  # raises FileNotFoundError before anything is written
-    store = collection.store
-    records = store.file_records()
+    records = collection.store.file_records()
     roots = known_roots(records)
-    by_source = store.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
+    by_source = collection.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
     plan = _Plan(report, warn)
     confine = confine.resolve() if confine is not None else None
     for source in sources:
@@ -98,34 +97,29 @@ def plan_units(collection: Collection, paths: list[Path], limits: FileLimits, re
                                    f" ({limits.file_setting}); skipped unread")  # fmt: skip
             continue
         record = records.get(str(source.path))
-        if not rehash and file_unchanged(record, stat.st_size, stat.st_mtime_ns, store.content_hashes):
+        if not rehash and file_unchanged(record, stat.st_size, stat.st_mtime_ns, collection.content_hashes):
             report.unchanged += len(record.doc_ids)
             continue
-        doc_id = file_id(source, records, by_source, roots, store.get_document)
+        doc_id = file_id(source, records, by_source, roots, collection.get_document)
         plan.units.append(ReadUnit(len(plan.units), str(source.path), doc_id))
         plan.files[str(source.path)] = (stat.st_size, stat.st_mtime_ns, doc_id)
     return plan
 
 
 def stored_hashes(collection: Collection) -> dict[str, str]:
-    """doc id -> content hash of every stored document (the driver ships them to the workers once)."""
-    return dict(collection.store.conn.execute("SELECT doc_id, content_hash FROM documents"))
+    """doc id -> content hash of every stored document, in the base and in live segments (one read of the
+    base database, whose document directory lists both); the driver ships them to the workers once."""
+    conn = collection.store.conn
+    with collection.store.snapshot():
+        found = dict(conn.execute("SELECT doc_id, content_hash FROM documents"))
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='segment_documents'").fetchone():
+            found.update(conn.execute("SELECT doc_id, content_hash FROM segment_documents"))
+    return found
 
 
 def commit_blocks(collection: Collection, infos: list) -> None:
-    """THE commit: every block the job wrote becomes live at once (in job order: a later copy of an id wins)."""
-    _commit_staged(collection, infos)
-
-
-def _commit_staged(collection: Collection, infos: list) -> None:
-    folder = collection.directory / STAGING
-    for info in infos:
-        with open(folder / f"{info.name}.pkl", "rb") as handle:
-            prepared = pickle.load(handle)
-        if prepared:
-            collection.write(prepared)
-    for info in infos:
-        (folder / f"{info.name}.pkl").unlink(missing_ok=True)
+    """THE commit: every segment the job wrote becomes live at once (in job order: a later copy of an id wins)."""
+    commit_segments(collection, infos)
 
 
 class RayIndexJob:

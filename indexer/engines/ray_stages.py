@@ -10,7 +10,6 @@ driver commits. Models are loaded once per worker process and kept.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +57,7 @@ class InFlight:
 
 @dataclass
 class WrittenSegment:
-    info: object  # what write_block returned, handed to commit_blocks
+    info: object  # the SegmentInfo write_block returned, handed to the commit
     first_unit: int
     documents: list[tuple[str, bool, int]]  # (doc id, stored before, chunks)
 
@@ -229,7 +228,9 @@ def block_name(job: str, first_unit: int, docs: list[InFlight]) -> str:
 def write_block(collection_dir: str, name: str, prepared: list[PreparedDocument]):
     """THE write step: one block of prepared documents becomes one segment file set in the collection's
     directory, from any process that sees it, without the collection's lock. Idempotent per name."""
-    return _stage_block(collection_dir, name, prepared)
+    from indexer.segments import write_segment
+
+    return write_segment(collection_dir, name, prepared)
 
 
 def write_blocks(batch, *, collection_dir, job, write=write_block):
@@ -244,28 +245,3 @@ def write_blocks(batch, *, collection_dir, job, write=write_block):
         summary = [(p.document.doc_id, p.stored, len(p.chunks)) for p in latest.values()]
         out.append(("segment", first, WrittenSegment(info, first, summary)))
     return table(out)
-
-
-# until segments land: a staged block file the driver writes in one go -----------------------------
-STAGING = "ray-staging"
-
-
-@dataclass
-class StagedBlock:
-    name: str
-    documents: int
-    chunks: int
-
-
-def _stage_block(collection_dir: str, name: str, prepared: list[PreparedDocument]) -> StagedBlock:
-    folder = Path(collection_dir) / STAGING
-    folder.mkdir(exist_ok=True)
-    final = folder / f"{name}.pkl"
-    if not final.exists():
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as handle:
-            pickle.dump(prepared, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, final)
-    return StagedBlock(name, len(prepared), sum(len(p.chunks) for p in prepared))
