@@ -30,7 +30,8 @@ def collection_snapshot(runtime, name: str, queries: list[str]) -> dict:
     """What a reader sees: documents with content hashes, chunks with text and vector, top-10 hits per mode."""
     collection = runtime.open_collection(name)
     documents = {d.doc_id: d.content_hash for d in collection.list_documents(limit=1_000_000)}
-    chunk_ids = np.array([int(i) for i in collection.store.chunk_ids()], dtype=np.int64)
+    collection.refresh()
+    chunk_ids = np.sort(np.asarray(collection.index.ids(), dtype=np.int64))  # every live chunk, base and segments
     stored = collection.chunks(chunk_ids.tolist())
     vectors = collection.vectors(chunk_ids) if len(chunk_ids) else np.zeros((0, 0))
     chunks = {(c.doc_id, c.ordinal): (c.text, vectors[i]) for i, c in enumerate(stored[int(cid)] for cid in chunk_ids)}
