@@ -160,6 +160,9 @@ class RayIndexJob:
             if plan.units:
                 segments, ids = self._run(plan, report, warn, started, progress, on_progress)
                 self._commit(plan, segments, ids, report)
+        if on_progress is not None:  # the final counts (a run with nothing to read never reached the pipeline)
+            done = report.added + report.updated + report.unchanged + report.skipped
+            on_progress(IndexProgress(done, done, report, time.perf_counter() - started, report.chunks, report.chunks))
         for suffix, count in sorted(plan.unsupported.items()):
             report.warnings.append(f"ignored {count} file(s) of unsupported type {suffix!r}")
         report.seconds = time.perf_counter() - started
@@ -179,14 +182,16 @@ class RayIndexJob:
             try:
                 for batch in drain(dataset, self.options.stall_timeout_s):
                     for kind, _, payload in rows(batch):
-                        if kind == "segment":
+                        if kind == "segment":  # counted as written; _commit settles ids written twice
                             segments.append(payload)
                             report.chunks += sum(n for _, _, n in payload.documents)
+                            report.updated += sum(1 for _, stored, _ in payload.documents if stored)
+                            report.added += sum(1 for _, stored, _ in payload.documents if not stored)
                         elif kind == "note":
                             files_done += self._count(payload, report, warn, ids)
                     bar.update(files_done - bar.n)
                     if on_progress is not None:
-                        done = report.loaded + report.skipped
+                        done = report.added + report.updated + report.unchanged + report.skipped
                         on_progress(IndexProgress(done, max(done, len(plan.units)), report, time.perf_counter() - started,
                                                   report.chunks, report.chunks))  # fmt: skip
             finally:
