@@ -33,7 +33,7 @@ def install_operations(app: FastAPI, settings: Settings) -> None:
             state.searcher.observers.append(metrics.observe_search)  # every search entrance, one observer
             jobs = JobManager(
                 settings.data_dir, settings.job_root_paths, state.collection, state.embedder, settings.job_batch_documents,
-                limits=state.runtime.file_limits,
+                limits=state.runtime.file_limits, writers=state.runtime.index_writers,
             )
             jobs.start()  # resumes jobs a stop interrupted
             app.state.jobs = jobs

@@ -42,7 +42,7 @@ def cmd_index(args) -> int:
         if not os.path.exists(raw):
             raise FileNotFoundError(f"path not found: {raw}")
     collection = runtime.open_or_create(args.collection)
-    indexer = runtime.indexer(collection)
+    indexer = runtime.indexer(collection, args.writers)
     from indexer.pipeline import FileLimits
 
     limits = indexer.limits
@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip (with a warning) files over N bytes (default: QUARRY_MAX_FILE_BYTES, 100,000,000; 0: no limit)")
     p.add_argument("--max-document-chars", type=int, metavar="N",
                    help="skip (with a warning) documents over N characters (default: QUARRY_MAX_DOCUMENT_CHARS, 2,000,000; 0: no limit)")
+    p.add_argument("--writers", type=int, metavar="N", help="segments written at once (default: QUARRY_INDEX_WRITERS, "
+                   "else min(4, cores / 2)); 1 writes into the base database as before")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_index)

@@ -194,6 +194,7 @@ class JobManager:
         embedder,
         batch_documents: int | None = None,
         limits: FileLimits | None = None,
+        writers: int = 1,
     ):
         self.roots = roots
         self.uploads = Path(data_dir) / "uploads"
@@ -201,6 +202,7 @@ class JobManager:
         self.embedder = embedder
         self.batch_documents = batch_documents
         self.limits = limits or FileLimits()  # per file and per document, as for `quarry index`
+        self.writers = writers
         self.job_store = JobStore(Path(data_dir) / "jobs.sqlite")
         self._jobs: dict[str, Job] = {job.id: job for job in self.job_store.load()}
         self._lock = threading.Lock()
@@ -324,7 +326,8 @@ class JobManager:
             else:
                 path, root = check_job_path(job.path, self.roots)  # the roots may have changed since it was queued
             indexer = Indexer(
-                self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents, limits=self.limits
+                self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents, limits=self.limits,
+                writers=self.writers,
             )
             report = indexer.index_paths([path], progress=False, on_progress=on_progress, confine=root)
             state, message = "succeeded", report.summary()
