@@ -6,9 +6,8 @@ writer lock between groups of segments. Useful after a large `--writers N` run o
 
 from __future__ import annotations
 
-from indexer.catalog import Catalog
 from indexer.merge import optimize
-from service.cli.common import settings_from_args
+from service.cli.common import catalog_from_args
 
 
 def register(subparsers) -> None:
@@ -18,8 +17,7 @@ def register(subparsers) -> None:
 
 
 def cmd_optimize(args) -> int:
-    settings = settings_from_args(args)
-    catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
+    catalog = catalog_from_args(args)
     try:
         collection = catalog.open(args.collection)
         folded = optimize(collection)

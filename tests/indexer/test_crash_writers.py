@@ -15,7 +15,7 @@ import pytest
 
 from indexer.collection import Collection
 from indexer.integrity import check_collection
-from service.search.pipeline import search
+from benchmarks import compare_writers
 from tests.indexer.test_crash_safety import QUERIES, assert_healthy_after_kill, collection_dir, corpus, index_argv, job_env, server  # noqa: F401
 
 
@@ -24,27 +24,12 @@ def writers_argv(data_dir: Path, corpus: Path) -> list[str]:
 
 
 def observe(data_dir: Path, embedder) -> dict:
-    """What a user sees, read through the collection (segments included); hits compared tie-insensitively."""
+    """What a user sees, read through the collection (segments included): the 2,000-passage check's comparison."""
     collection = Collection.open(collection_dir(data_dir))
     try:
-        docs = [(d.doc_id, d.title, d.source, d.content_hash, d.text, d.n_chunks) for d in collection.list_documents(10_000)]
-        ids = np.array(sorted(collection.index.ids().tolist()), np.int64)
-        chunks = collection.chunks(ids)
-        vectors = dict(zip(ids.tolist(), collection.vectors(ids)))
-        order = sorted(chunks, key=lambda cid: (chunks[cid].doc_id, chunks[cid].ordinal))
-        results = {}
-        for query in QUERIES:
-            for mode in ("dense", "lexical", "hybrid"):
-                hits = search(collection, embedder, query, top_k=8, mode=mode, rerank=False).hits
-                results[query, mode] = sorted((round(h.score, 3), h.doc_id, h.text) for h in hits)
+        return compare_writers.observe(collection, embedder, QUERIES)
     finally:
         collection.close()
-    return {
-        "documents": docs,
-        "chunks": [(chunks[c].doc_id, chunks[c].ordinal, chunks[c].text, chunks[c].start, chunks[c].end) for c in order],
-        "vectors": np.stack([vectors[c] for c in order]),
-        "search": results,
-    }
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +65,7 @@ def test_kill_writers_then_rerun_matches_uninterrupted(server, corpus, reference
     got = observe(data_dir, tiny_embedder)
     assert got["documents"] == reference["documents"] and got["chunks"] == reference["chunks"]
     np.testing.assert_allclose(got["vectors"], reference["vectors"], atol=1e-5)
-    assert got["search"] == reference["search"]
+    assert all(compare_writers.same_hits(got["hits"][k], reference["hits"][k], 2e-4) for k in reference["hits"])
     assert server.run(["--data-dir", str(data_dir), "check", "-c", "crash", "--repair"]) == 0  # orphans go
     assert check_collection(collection_dir(data_dir)).findings == []
 
