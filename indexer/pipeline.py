@@ -123,6 +123,46 @@ class FileLimits:
     document_setting: str = "QUARRY_MAX_DOCUMENT_CHARS"
 
 
+def file_id(
+    source: SourceFile, records: dict[str, FileRecord], by_source: dict[str, list[str]], roots: list[Path],
+    get_document: Callable[[str], object | None],
+) -> str:
+    """The id a file was first given (recorded, or found by its path in an older collection), else a new one.
+    Shared by every engine, so a file gets the same id however the collection is written."""
+    key = str(source.path)
+    if key in records:
+        return records[key].doc_id
+    old = [i for i in by_source.get(key, []) if "#" not in i]
+    if len(old) == 1:
+        return old[0]
+    # a new file in a tree this collection already holds is named below the same anchor
+    root = next((r for r in roots if source.path.is_relative_to(r)), None)
+    doc_id = id_below(root, source.path) if root is not None else source.doc_id
+    holder = get_document(doc_id)
+    if holder is not None and holder.source and holder.source != key:  # the id names another file
+        return source.path.as_posix().lstrip("/")
+    return doc_id
+
+
+def known_roots(records: dict[str, FileRecord]) -> list[Path]:
+    """The anchors of the files already indexed (a record's path minus the part below its id's first name), outermost first."""
+    roots = set()
+    for record in records.values():
+        anchor, _, below = record.doc_id.partition("/")
+        if below and "#" not in below and record.path.endswith("/" + below):
+            root = Path(record.path[: -len(below) - 1])
+            if root.name == anchor:
+                roots.add(root)
+    return sorted(roots, key=lambda r: len(r.parts))
+
+
+def file_unchanged(record: FileRecord | None, size: int, mtime_ns: int, content_hashes: Callable[[list[str]], dict]) -> bool:
+    """A file indexed before, with the size and modification time recorded then, whose documents are all still stored."""
+    if record is None or (record.size, record.mtime_ns) != (size, mtime_ns) or not record.doc_ids:
+        return False
+    return len(content_hashes(record.doc_ids)) == len(set(record.doc_ids))  # none deleted since
+
+
 class Indexer:
     """Writes documents into one collection with one embedder."""
 
@@ -376,37 +416,10 @@ class _IndexRun:
 
     # files ------------------------------------------------------------------------------------------
     def file_id(self, source: SourceFile, records: dict[str, FileRecord], by_source: dict[str, list[str]]) -> str:
-        """The id a file was first given (recorded, or found by its path in an older collection), else a new one."""
-        key = str(source.path)
-        if key in records:
-            return records[key].doc_id
-        old = [i for i in by_source.get(key, []) if "#" not in i]
-        if len(old) == 1:
-            return old[0]
-        # a new file in a tree this collection already holds is named below the same anchor
-        root = next((r for r in self.roots if source.path.is_relative_to(r)), None)
-        doc_id = id_below(root, source.path) if root is not None else source.doc_id
-        holder = self.collection.get_document(doc_id)
-        if holder is not None and holder.source and holder.source != key:  # the id names another file
-            return source.path.as_posix().lstrip("/")
-        return doc_id
-
-    @staticmethod
-    def known_roots(records: dict[str, FileRecord]) -> list[Path]:
-        """The anchors of the files already indexed (a record's path minus the part below its id's first name), outermost first."""
-        roots = set()
-        for record in records.values():
-            anchor, _, below = record.doc_id.partition("/")
-            if below and "#" not in below and record.path.endswith("/" + below):
-                root = Path(record.path[: -len(below) - 1])
-                if root.name == anchor:
-                    roots.add(root)
-        return sorted(roots, key=lambda r: len(r.parts))
+        return file_id(source, records, by_source, self.roots, self.collection.get_document)
 
     def unchanged(self, record: FileRecord | None, size: int, mtime_ns: int) -> bool:
-        if self.rehash or record is None or (record.size, record.mtime_ns) != (size, mtime_ns) or not record.doc_ids:
-            return False
-        return len(self.collection.content_hashes(record.doc_ids)) == len(set(record.doc_ids))  # none deleted since
+        return not self.rehash and file_unchanged(record, size, mtime_ns, self.collection.content_hashes)
 
     def load(self, source: SourceFile, records, by_source) -> None:
         try:
@@ -501,7 +514,7 @@ class _IndexRun:
 
         sources = list(discover(paths))  # raises FileNotFoundError before anything is written
         records = self.store.file_records()
-        self.roots = self.known_roots(records)
+        self.roots = known_roots(records)
         by_source = self.collection.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
         unsupported: Counter[str] = Counter()
         for source in sources:

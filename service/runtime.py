@@ -135,6 +135,14 @@ class Runtime:
         query, document = self.settings.query_prefix, self.settings.document_prefix
         return (known[0] if query is None else query), (known[1] if document is None else document)
 
+    def ray_options(self, address: str | None = None):
+        """How the ray engine starts or joins Ray (indexer.engines.ray_setup; Ray itself is imported only by a job)."""
+        from indexer.engines.ray_setup import RayOptions
+
+        s = self.settings
+        return RayOptions(address=address or s.ray_address, node_ip=s.ray_node_ip, num_cpus=s.ray_cpus,
+                          embed_actors=s.ray_embed_actors, stall_timeout_s=s.ray_stall_timeout)  # fmt: skip
+
     def open_or_create(self, name: str) -> Collection:
         if self.catalog.exists(name):
             return self.open_collection(name)

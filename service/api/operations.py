@@ -34,7 +34,8 @@ def install_operations(app: FastAPI, settings: Settings) -> None:
             state.searcher.observers.append(metrics.observe_search)  # every search entrance, one observer
             jobs = JobManager(
                 settings.data_dir, settings.job_root_paths, state.collection, state.embedder, settings.job_batch_documents,
-                limits=state.runtime.file_limits, writers=state.runtime.index_writers,
+                limits=state.runtime.file_limits, engine=settings.job_engine, writers=state.runtime.index_writers,
+                ray_options=state.runtime.ray_options() if settings.job_engine == "ray" else None,
             )
             jobs.start()  # resumes jobs a stop interrupted
             app.state.jobs = jobs
