@@ -32,23 +32,28 @@ def as_document(stored: StoredDocument) -> Document:
     return doc
 
 
-def stored_documents(collection: Collection, page: int = PAGE) -> Iterator[list[Document]]:
+def stored_documents(collection: Collection, page: int = PAGE, only: set[str] | None = None) -> Iterator[list[Document]]:
     offset = 0
     while stored := collection.list_documents(limit=page, offset=offset):
-        yield [as_document(d) for d in stored]
         offset += len(stored)
+        if documents := [as_document(d) for d in stored if only is None or d.doc_id in only]:
+            yield documents
 
 
-def copy_documents(source: Collection, indexer: Indexer, on_progress: Callable[[int], None] | None = None) -> int:
-    """Every document of `source` through `indexer` (its collection, its embedder); the file records come along,
-    so the next `quarry index` of the same folders finds them unchanged. Returns the documents copied."""
+def copy_documents(
+    source: Collection, indexer: Indexer, on_progress: Callable[[int], None] | None = None, only: set[str] | None = None
+) -> int:
+    """Every document of `source` (or those with ids in `only`) through `indexer` (its collection, its embedder).
+    A whole copy takes the file records along, so the next `quarry index` of the same folders finds them
+    unchanged. Returns the documents copied."""
     copied = 0
-    for documents in stored_documents(source):
+    for documents in stored_documents(source, only=only):
         indexer.upsert(documents)
         copied += len(documents)
         if on_progress is not None:
             on_progress(len(documents))
-    indexer.collection.store.record_files(list(source.store.file_records().values()))
+    if only is None:
+        indexer.collection.store.record_files(list(source.store.file_records().values()))
     indexer.collection.save_index()
     return copied
 

@@ -53,6 +53,10 @@ def register(subparsers) -> None:
     )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty --output")
     p.add_argument("--folds", type=int, default=5, help="k-fold by query: every fold held out once, then train on all")
+    p.add_argument("--estimate-only", action="store_true", help="report the held-out estimate and stop (no model saved)")
+    p.add_argument("--eval-documents", type=int, default=0, metavar="N",
+                   help="score on N documents (the judged ones and the current top hits) instead of the whole collection: "
+                        "faster on a large one, a little kinder to the new model")
     p.add_argument("--train-layers", type=int, default=0, help="train only the top N transformer layers (0: all); cheaper on a CPU")
     p.set_defaults(func=cmd_train_embedder)
 

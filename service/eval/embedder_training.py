@@ -85,6 +85,30 @@ class FoldScorer:
         self.prefixes = (manifest.query_prefix, manifest.document_prefix) if manifest else runtime.prefixes()
         self.dense_hits: dict[str, list] = {}  # the current embedder's, kept from scoring it: the negatives to mine
 
+    def narrow(self, documents: int) -> None:
+        """Score on a sub-collection instead: every judged document plus the current search's top hits for every
+        query (rank by rank, in each mode) up to `documents`, re-embedded with the current embedder too, so before
+        and after are measured on the same documents. Cheaper on a large collection; it leaves out documents only
+        the new model would rank high, so it flatters the new model a little."""
+        searcher = self.runtime.searcher(rerank=False)
+        candidates = max(searcher.defaults.candidates, EVAL_DEPTH)
+        rankings = [
+            dedupe([h.doc_id for h in searcher.search(self.collection, i.query, top_k=EVAL_DEPTH, candidates=candidates, mode=m, rerank=False).hits])
+            for i in self.items for m in self.modes
+        ]  # fmt: skip
+        chosen = dict.fromkeys(d for i in self.items for d, g in i.judged.items() if g > 0)
+        for rank in range(EVAL_DEPTH):
+            for ranking in rankings:
+                if len(chosen) < documents and rank < len(ranking):
+                    chosen.setdefault(ranking[rank])
+        sub = Collection.create(self.scratch / "sub-collection", replace(self.collection.manifest, languages={}, created_at=0.0))
+        copy_documents(self.collection, Indexer(sub, self.runtime.embedder), only=set(chosen))
+        self.collection = self.narrowed = sub
+
+    def close(self) -> None:
+        if getattr(self, "narrowed", None) is not None:
+            self.narrowed.close()
+
     def embedder(self, reference: str) -> Embedder:
         s = self.runtime.settings
         return Embedder(reference, s.device, s.dtype, s.batch_size, s.allow_downloads).load()
@@ -140,6 +164,7 @@ def train_from_args(runtime, args) -> dict:
         raise ValueError(f"{len(items)} labelled queries cannot make {args.folds} folds; label more queries or lower --folds")
     if args.folds < 2:
         raise ValueError("--folds must be at least 2: the held-out estimate is what says whether training helped")
+    report: dict = {"eval_documents": None}
     base = settings.embedder  # the collection's own embedder (opening it checked): "before" is today's search
     config = TrainingConfig(args.epochs, args.batch_size, args.learning_rate, args.max_length, seed=args.seed, train_layers=args.train_layers)
     started = time.perf_counter()
@@ -148,12 +173,16 @@ def train_from_args(runtime, args) -> dict:
     train_kwargs = dict(config=config, device=settings.device, allow_downloads=settings.allow_downloads, prefixes=scorer.prefixes)
     folds = split_folds(len(items), args.folds, args.seed)
     try:
+        if args.eval_documents and scorer.judged and args.eval_documents < collection.counts()["documents"]:
+            _say(f"scoring on a sub-collection of {args.eval_documents} documents: the judged ones and the top hits")
+            scorer.narrow(args.eval_documents)
+            report["eval_documents"] = scorer.collection.counts()["documents"]  # judged documents always count
         _say(f"scoring the current embedder on all {len(items)} queries")
         before_all = scorer.score(None, list(range(len(items))))
         if collection is not None:  # the current embedder's own near misses (judged mode: from the scoring above)
             hits = (lambda item: scorer.dense_hits[item.query]) if scorer.dense_hits else None
             mine_negatives(items, runtime.searcher(rerank=False), collection, args.negatives, hits=hits)
-        report: dict = {"base": base, "queries": len(items), "examples": len(contrasts(items, args.negatives)), "folds": [],
+        report |= {"base": base, "queries": len(items), "examples": len(contrasts(items, args.negatives)), "folds": [],
                         "collection": collection.name if collection is not None else None, "warnings": warnings}  # fmt: skip
         for number, held in enumerate(folds):
             held_set = set(held)
@@ -164,13 +193,19 @@ def train_from_args(runtime, args) -> dict:
             after = scorer.score(str(fold_dir), held)
             report["folds"].append({"held_out_queries": len(held), "train_examples": len(contrasts(train, args.negatives)),
                                     "before": _mean(before), "after": _mean(after)})  # fmt: skip
+            _say(format_fold(number + 1, report["folds"][-1]))
             shutil.rmtree(fold_dir, ignore_errors=True)
         report["held_out_mean"] = mean_folds(report["folds"])
-        _say(f"held-out estimate done; training the saved model on all {len(items)} queries")
-        train_bi_encoder(contrasts(items, args.negatives), output, base, **train_kwargs)
+        _say("held-out mean: " + "; ".join(format_change(k, b, report["held_out_mean"]["after"].get(k, float("nan"))) for k, b in report["held_out_mean"]["before"].items()))
+        if args.estimate_only:
+            report["output"] = None
+        else:
+            _say(f"training the saved model on all {len(items)} queries")
+            train_bi_encoder(contrasts(items, args.negatives), output, base, **train_kwargs)
+            report["output"] = str(output)
     finally:
+        scorer.close()
         shutil.rmtree(scratch, ignore_errors=True)
-    report["output"] = str(output)
     report["seconds"] = round(time.perf_counter() - started, 1)
     report["text"] = format_report(report)
     return report
@@ -180,23 +215,30 @@ def _say(message: str) -> None:
     print(f"train-embedder: {message}", file=sys.stderr, flush=True)
 
 
+def format_fold(number: int, fold: dict) -> str:
+    before = ", ".join(f"{k} {v:.4f}" for k, v in fold["before"].items())
+    after = ", ".join(f"{k} {v:.4f}" for k, v in fold["after"].items())
+    return f"held-out fold {number} ({fold['held_out_queries']} queries): before: {before}; after: {after}"
+
+
+def format_change(key: str, before: float, after: float) -> str:
+    return f"{key}: before {before:.4f}, after {after:.4f} ({after - before:+.4f})"
+
+
 def format_report(report: dict) -> str:
     lines = [f"trained {report['base']} on {report['queries']} queries ({report['examples']} examples) in {report['seconds']}s"]
-    for number, fold in enumerate(report["folds"], start=1):
-        before = ", ".join(f"{k} {v:.4f}" for k, v in fold["before"].items())
-        after = ", ".join(f"{k} {v:.4f}" for k, v in fold["after"].items())
-        lines.append(f"  held-out fold {number} ({fold['held_out_queries']} queries): before: {before}; after: {after}")
+    lines += [f"  {format_fold(n, fold)}" for n, fold in enumerate(report["folds"], start=1)]
     mean = report["held_out_mean"]
-    lines.append(f"held-out mean over {len(report['folds'])} folds (every query scored by a model that never saw it):")
-    worse = []
-    for key, before in mean["before"].items():
-        after = mean["after"].get(key, float("nan"))
-        lines.append(f"  {key}: before {before:.4f}, after {after:.4f} ({after - before:+.4f})")
-        if after < before:
-            worse.append(key)
-    lines.append(f"saved the embedder trained on all {report['queries']} queries (after the estimate above) to {report['output']}")
+    where = f"a sub-collection of {report['eval_documents']} documents" if report["eval_documents"] else "the whole collection"
+    lines.append(f"held-out mean over {len(report['folds'])} folds on {where} (every query scored by a model that never saw it):")
+    lines += [f"  {format_change(k, b, mean['after'].get(k, float('nan')))}" for k, b in mean["before"].items()]
+    worse = [k for k, b in mean["before"].items() if mean["after"].get(k, b) < b]
     if worse:
         lines.append(f"warning: it scored lower on held-out queries ({', '.join(worse)}); keep the current embedder unless you have reasons this estimate misses")
+    if report["output"] is None:
+        lines.append("--estimate-only: no model saved")
+        return "\n".join(lines + [f"warning: {w}" for w in report["warnings"]])
+    lines.append(f"saved the embedder trained on all {report['queries']} queries (after the estimate above) to {report['output']}")
     name = report["collection"] or "NAME"
     lines += [
         "a new embedder means a re-index: every vector changes, and collections refuse an embedder they were not built with. One command:",
