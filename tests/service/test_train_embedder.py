@@ -73,7 +73,7 @@ def test_pairs_file_reports_pool_ranking(settings_env, tmp_path, capsys):
 
 def test_reindex_keeps_documents_headings_and_file_records(settings_env, tmp_path, capsys, monkeypatch, tiny_embedder_path):
     corpus = write_mixed_corpus(tmp_path / "corpus")
-    assert run(capsys, "index", str(corpus), "-c", "c", "--no-progress")[0] == 0
+    assert run(capsys, "index", str(corpus), "-c", "c", "--no-progress", "--writers", "2")[0] == 0  # sealed segments too
     before = json.loads(run(capsys, "search", "bread", "-c", "c", "--mode", "lexical", "--json")[1])["hits"]
     other = tmp_path / "copy-of-embedder"  # same weights under another name: the collection must follow the name
     shutil.copytree(tiny_embedder_path, other)
