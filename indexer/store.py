@@ -147,6 +147,11 @@ _STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+# BM25 weight of the document title column against the chunk text's 1.0. A word of the title in the query
+# says more than a word of one chunk: 2.0 beat 0.3 (the weight before) on seven of eleven judged sets and lost
+# on none by more than 0.003, chosen leave-one-dataset-out (docs/quality.md, "Title weight in BM25").
+TITLE_WEIGHT = 2.0
+
 # Distinct terms one lexical query sends to FTS5 (the first ones, stopwords dropped first). Every term is one
 # more posting list to merge: a 1 MB query of distinct words once took 18.6 s, most of it in this OR query.
 MAX_LEXICAL_TERMS = 64
@@ -425,7 +430,7 @@ class Store:
         return found
 
     def lexical_search(self, query: str, k: int, where: SqlFilter | None = None) -> list[tuple[int, float]]:
-        """BM25 over chunk text (and, weighted lower, the document title): [(chunk_id, score)], best first.
+        """BM25 over chunk text and the document title (TITLE_WEIGHT): [(chunk_id, score)], best first.
 
         `where`: a compiled metadata filter (indexer.filters), a condition over `documents d` with its parameters.
         """
@@ -434,15 +439,15 @@ class Store:
             return []
         if where is None:
             rows = self.conn.execute(
-                "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
-                (match, k),
+                "SELECT rowid, bm25(chunks_fts, 1.0, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+                (TITLE_WEIGHT, match, k),
             ).fetchall()
         else:
             rows = self.conn.execute(
-                "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN"
+                "SELECT rowid, bm25(chunks_fts, 1.0, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN"
                 f" (SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where.sql})"
                 " ORDER BY s LIMIT ?",
-                (match, *where.params, k),
+                (TITLE_WEIGHT, match, *where.params, k),
             ).fetchall()
         return [(int(rowid), -float(score)) for rowid, score in rows]
 
