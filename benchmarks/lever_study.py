@@ -188,11 +188,11 @@ def study(s: LeverSet) -> dict[str, tuple[float, float]]:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="+")
     parser.add_argument("--depth", type=int, default=100)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     runtime = Runtime(load_settings(reranker="none"))
     results = {}
     for path in args.datasets:
