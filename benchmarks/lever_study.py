@@ -6,7 +6,7 @@ Each set's collection is built (or reused) as `quarry eval` builds it; every que
 each lever is scored by nDCG@10 beside the default hybrid ranking, with its cost per query:
 
 - title: BM25 with another weight on the title column of the FTS table (bm25(fts, 1, w); the default is
-  indexer.store.TITLE_WEIGHT);
+  indexer.store.FTS_WEIGHTS[1]);
 - rocchio: dense pseudo-relevance feedback, the query vector plus beta times the mean vector of the k
   best hybrid hits, searched again and fused again;
 - rm3: lexical pseudo-relevance feedback, the terms that weigh most in the k best hybrid hits searched
@@ -30,7 +30,7 @@ import numpy as np
 
 from indexer.beir import load_beir
 from indexer.segment import query_terms
-from indexer.store import _STOPWORDS, TITLE_WEIGHT, fts_query
+from indexer.store import _STOPWORDS, FTS_WEIGHTS, fts_query
 from service.eval.evaluation import ensure_collection, evaluate_rankings
 from service.eval.ir_metrics import dedupe
 from service.runtime import Runtime
@@ -61,7 +61,7 @@ class LeverSet:
             self._chunks.update(self.collection.chunks(missing))
         return {i: self._chunks[i] for i in ids if i in self._chunks}
 
-    def lexical(self, text: str, title_weight: float = TITLE_WEIGHT, k: int | None = None) -> list[tuple[int, float]]:
+    def lexical(self, text: str, title_weight: float = FTS_WEIGHTS[1], k: int | None = None) -> list[tuple[int, float]]:
         match = fts_query(text, segmented=self.store.segmented)
         if match is None:
             return []

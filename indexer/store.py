@@ -55,7 +55,12 @@ CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
 # (their languages read as unknown until documents are re-indexed).
 LANGUAGE_SCHEMA = "CREATE TABLE IF NOT EXISTS doc_languages (doc_id TEXT PRIMARY KEY, language TEXT NOT NULL, chars INTEGER NOT NULL)"
 # kept apart so `quarry check --repair` can rebuild the full-text index from the chunks
-FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2')"
+FTS_TOKENIZE = "unicode61 remove_diacritics 2"
+FTS_SCHEMA = f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='{FTS_TOKENIZE}')"
+# bm25() weights of the text and title columns. A word of the title in the query says more than a word of one
+# chunk: title 2.0 beat 0.3 (the weight before) on seven of eleven judged sets and lost on none by more than
+# 0.003, chosen leave-one-dataset-out (docs/quality.md, "Cheap levers").
+FTS_WEIGHTS = (1.0, 2.0)
 _SCHEMA += FTS_SCHEMA + ";\n"
 
 # Where sealed segments (indexer.segments) hold documents; made by the first segment commit.
@@ -147,24 +152,24 @@ _STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-# BM25 weight of the document title column against the chunk text's 1.0. A word of the title in the query
-# says more than a word of one chunk: 2.0 beat 0.3 (the weight before) on seven of eleven judged sets and lost
-# on none by more than 0.003, chosen leave-one-dataset-out (docs/quality.md, "Title weight in BM25").
-TITLE_WEIGHT = 2.0
-
 # Distinct terms one lexical query sends to FTS5 (the first ones, stopwords dropped first). Every term is one
 # more posting list to merge: a 1 MB query of distinct words once took 18.6 s, most of it in this OR query.
 MAX_LEXICAL_TERMS = 64
 
 
-def fts_query(text: str, max_terms: int = MAX_LEXICAL_TERMS, segmented: bool = False) -> str | None:
-    """A user's words -> an FTS5 OR query of quoted terms (no operator injection); None if no words.
+def fts_terms(text: str, max_terms: int = MAX_LEXICAL_TERMS, segmented: bool = False) -> list[str]:
+    """A user's words -> the distinct terms a lexical query looks for (stopwords dropped when others remain).
 
     segmented: the store indexes unspaced scripts a character per token (indexer.segment), so their
     runs in the query become phrases of adjacent characters."""
     words = [w.lower() for w in (query_terms(text) if segmented else _WORD.findall(text))]
     kept = [w for w in words if w not in _STOPWORDS] or words
-    unique = list(dict.fromkeys(kept))[:max_terms]
+    return list(dict.fromkeys(kept))[:max_terms]
+
+
+def fts_query(text: str, max_terms: int = MAX_LEXICAL_TERMS, segmented: bool = False) -> str | None:
+    """A user's words -> an FTS5 OR query of quoted terms (no operator injection); None if no words."""
+    unique = fts_terms(text, max_terms, segmented)
     if not unique:
         return None
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
@@ -430,7 +435,7 @@ class Store:
         return found
 
     def lexical_search(self, query: str, k: int, where: SqlFilter | None = None) -> list[tuple[int, float]]:
-        """BM25 over chunk text and the document title (TITLE_WEIGHT): [(chunk_id, score)], best first.
+        """BM25 over chunk text and, weighted FTS_WEIGHTS[1], the document title: [(chunk_id, score)], best first.
 
         `where`: a compiled metadata filter (indexer.filters), a condition over `documents d` with its parameters.
         """
@@ -439,15 +444,15 @@ class Store:
             return []
         if where is None:
             rows = self.conn.execute(
-                "SELECT rowid, bm25(chunks_fts, 1.0, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
-                (TITLE_WEIGHT, match, k),
+                f"SELECT rowid, bm25(chunks_fts, {FTS_WEIGHTS[0]}, {FTS_WEIGHTS[1]}) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+                (match, k),
             ).fetchall()
         else:
             rows = self.conn.execute(
-                "SELECT rowid, bm25(chunks_fts, 1.0, ?) AS s FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN"
+                f"SELECT rowid, bm25(chunks_fts, {FTS_WEIGHTS[0]}, {FTS_WEIGHTS[1]}) AS s FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN"
                 f" (SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where.sql})"
                 " ORDER BY s LIMIT ?",
-                (TITLE_WEIGHT, match, *where.params, k),
+                (match, *where.params, k),
             ).fetchall()
         return [(int(rowid), -float(score)) for rowid, score in rows]
 
