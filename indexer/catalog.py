@@ -42,6 +42,11 @@ class Catalog:
             raise InvalidName(f"invalid collection name {name!r}: it resolves outside the data directory")
         return path
 
+    def opened(self) -> list[Collection]:
+        """The collections open now (what the server's background merge looks after)."""
+        with self._lock:
+            return list(self._open.values())
+
     def exists(self, name: str) -> bool:
         return (self.path(name) / MANIFEST).is_file()
 
@@ -104,6 +109,21 @@ class Catalog:
         collection = self.open(name)  # rebuilds vectors.faiss from the restored SQLite
         collection.save_index()
         return collection
+
+    def swap_in(self, name: str, built: Path) -> None:
+        """Replace collection `name` by the complete collection directory `built` (a reindex's copy, beside it).
+        Two renames: a crash between them leaves the old copy as `.NAME.old`, and the new one complete."""
+        with self._lock:
+            path = self.path(name)
+            collection = self._open.pop(name, None)
+            if collection is not None:
+                collection.close()
+            old = path.with_name(f".{name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            path.rename(old)
+            Path(built).rename(path)
+            shutil.rmtree(old, ignore_errors=True)
 
     def delete(self, name: str) -> None:
         with self._lock:

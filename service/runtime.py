@@ -13,6 +13,7 @@ from indexer.collection import Collection
 from indexer.layout import Manifest
 from indexer.pipeline import FileLimits, Indexer
 from indexer.vectors.base import set_faiss_threads
+from indexer.writers import default_writers
 from models import Embedder, ModelLoadError, Reranker, available_offline
 from models.prefixes import known_prefixes
 from service.search.fusion import FusionConfig
@@ -174,8 +175,12 @@ class Runtime:
     def file_limits(self) -> FileLimits:
         return FileLimits(self.settings.max_file_bytes, self.settings.max_document_chars)
 
-    def indexer(self, collection: Collection) -> Indexer:
-        return Indexer(collection, self.embedder, limits=self.file_limits)
+    @property
+    def index_writers(self) -> int:
+        return self.settings.index_writers or default_writers()
+
+    def indexer(self, collection: Collection, writers: int | None = None) -> Indexer:
+        return Indexer(collection, self.embedder, limits=self.file_limits, writers=writers or self.index_writers)
 
     def close(self) -> None:
         self.catalog.close()

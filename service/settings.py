@@ -185,6 +185,18 @@ class Settings(BaseSettings):
         "", description="comma-separated server folders that batch indexing jobs may read; empty disables path jobs "
         "(archive uploads work without it)"
     )
+    index_writers: int | None = Field(
+        None, ge=1, le=64,
+        description="segments `quarry index` and batch jobs write at once (each a thread with its own SQLite file; "
+        "`quarry index --writers N` overrides it for one run). Unset: min(4, cores / 2), at least 1, so the other "
+        "cores read, chunk and embed; 1 writes into the collection's base database as before segments existed",
+    )
+    merge_interval_s: float = Field(
+        30.0, ge=0,
+        description="how often the server looks for sealed segments to merge (a tiered policy: the smallest "
+        "are merged once there are more than 8, a segment over 30% dead rows is rewritten); 0 turns the "
+        "background merge off (`quarry optimize` still merges on demand)",
+    )
     job_batch_documents: int | None = Field(
         None, ge=1, le=4096, description="documents per transaction in batch jobs (unset: 64 on CPU, 512 on a GPU)"
     )

@@ -12,7 +12,8 @@ import sys
 from indexer.engines import ENGINES
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service.cli import backup, check, delete, mcp, serve
+from service.cli import backup, check, delete, mcp, optimize, serve
+from service.cli import embedder as embedder_commands
 from service.cli import eval as eval_commands
 from service.cli.common import runtime_from_args, settings_from_args
 from service.search.fusion import profile_for
@@ -66,7 +67,7 @@ def cmd_index(args) -> int:
         options.verbose = args.verbose  # -v: Ray's own logs and its workers' output too
         indexer = RayIndexJob(collection, runtime.embedder.spec(), options, limits)
     else:
-        indexer = runtime.indexer(collection)
+        indexer = runtime.indexer(collection, args.writers)
         indexer.limits = limits
         if args.batch_documents:
             indexer.batch_documents = args.batch_documents
@@ -189,6 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip (with a warning) files over N bytes (default: QUARRY_MAX_FILE_BYTES, 100,000,000; 0: no limit)")
     p.add_argument("--max-document-chars", type=int, metavar="N",
                    help="skip (with a warning) documents over N characters (default: QUARRY_MAX_DOCUMENT_CHARS, 2,000,000; 0: no limit)")
+    p.add_argument("--writers", type=int, metavar="N", help="segments written at once (default: QUARRY_INDEX_WRITERS, "
+                   "else min(4, cores / 2)); 1 writes into the base database as before")
     p.add_argument("--engine", choices=ENGINES, default="local",
                    help="local: this process; ray: a Ray cluster (pip install -e \".[ray]\"; docs/performance.md)")
     p.add_argument("--ray-address", metavar="ADDR",
@@ -210,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
-    for command in (serve, check, delete, backup, mcp, eval_commands):
+    for command in (serve, check, delete, optimize, backup, mcp, eval_commands, embedder_commands):
         command.register(sub)
     return parser
 

@@ -194,6 +194,7 @@ class JobManager:
         embedder,
         batch_documents: int | None = None,
         limits: FileLimits | None = None,
+        writers: int = 1,
         engine: str = "local",
         ray_options=None,
     ):
@@ -204,6 +205,7 @@ class JobManager:
         self.embedder = embedder
         self.batch_documents = batch_documents
         self.limits = limits or FileLimits()  # per file and per document, as for `quarry index`
+        self.writers = writers
         self.job_store = JobStore(Path(data_dir) / "jobs.sqlite")
         self._jobs: dict[str, Job] = {job.id: job for job in self.job_store.load()}
         self._lock = threading.Lock()
@@ -332,7 +334,9 @@ class JobManager:
 
                 indexer = RayIndexJob(collection, self.embedder.spec(), self.ray_options, self.limits)
             else:
-                indexer = Indexer(collection, self.embedder, batch_documents=self.batch_documents, limits=self.limits)
+                indexer = Indexer(
+                    collection, self.embedder, batch_documents=self.batch_documents, limits=self.limits, writers=self.writers
+                )
             report = indexer.index_paths([path], progress=False, on_progress=on_progress, confine=root)
             state, message = "succeeded", report.summary()
         except _Stop as stop:
