@@ -171,9 +171,7 @@ def kill(args) -> int:
         if runtime.catalog.exists(reference):
             diff = differences(collection_snapshot(runtime, reference, queries), killed)
             print(f"vs uninterrupted {reference!r}: " + ("same documents, chunks, vectors and top 10" if not diff else "; ".join(diff)))
-            # lexical (and so hybrid) ranks still follow per-segment BM25 statistics (indexer/lexical.py) until
-            # collection-wide ones land, and a ray run's segments are not a local run's single base database
-            failed |= reference == "local" and any(not d.startswith(("lexical", "hybrid")) for d in diff)
+            failed |= bool(diff)
     live = {name for name, _ in runtime.open_collection("killed").segments.live}
     print(f"segments: {len(live)} live, {len(written_blocks(target)) - len(live)} left by the killed job (committed by nothing)")
     return 1 if failed else 0
