@@ -34,6 +34,32 @@ class Catalog:
         self.lock_timeout = lock_timeout  # how long a second writer waits for a collection's write lock
         self._open: dict[str, Collection] = {}
         self._lock = threading.Lock()
+        if self.root.is_dir():
+            for old in self.root.glob(".*.old"):
+                self._finish_interrupted_swap(old.name[1:-4])
+
+    def _swap_aside(self, name: str) -> Path:
+        return self.root / f".{name}.old"
+
+    def _finish_interrupted_swap(self, name: str) -> bool:
+        """A swap_in that died between its two renames left `.NAME.old` and no NAME: put the old copy back.
+
+        The new copy is not trusted (it was never committed), so the collection is as it was before the
+        reindex and the user runs the same command again. True when something was put back."""
+        if not _NAME.fullmatch(name) or ".." in name:
+            return False
+        path, old = self.root / name, self._swap_aside(name)
+        if (path / MANIFEST).is_file() or not (old / MANIFEST).is_file():
+            return False
+        if path.exists():  # a half-made directory under the name: the old copy is the truth
+            shutil.rmtree(path)
+        try:
+            old.rename(path)
+        except OSError as exc:  # another process got there first, or the disk refused: leave it for the next open
+            log.warning("collection %s: could not put back the copy an interrupted reindex left: %s", name, exc)
+            return False
+        log.warning("collection %s: an interrupted reindex left it aside; put back as it was before", name)
+        return True
 
     def path(self, name: str) -> Path:
         path = self.root / validate_name(name)
@@ -48,7 +74,8 @@ class Catalog:
             return list(self._open.values())
 
     def exists(self, name: str) -> bool:
-        return (self.path(name) / MANIFEST).is_file()
+        path = self.path(name)
+        return (path / MANIFEST).is_file() or (self._finish_interrupted_swap(name) and (path / MANIFEST).is_file())
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
@@ -112,13 +139,14 @@ class Catalog:
 
     def swap_in(self, name: str, built: Path) -> None:
         """Replace collection `name` by the complete collection directory `built` (a reindex's copy, beside it).
-        Two renames: a crash between them leaves the old copy as `.NAME.old`, and the new one complete."""
+        Two renames: a crash between them leaves the old copy as `.NAME.old` and no NAME; the next Catalog (or
+        the next lookup of NAME) puts the old copy back, so the collection is never missing."""
         with self._lock:
             path = self.path(name)
             collection = self._open.pop(name, None)
             if collection is not None:
                 collection.close()
-            old = path.with_name(f".{name}.old")
+            old = self._swap_aside(name)
             if old.exists():
                 shutil.rmtree(old)
             path.rename(old)

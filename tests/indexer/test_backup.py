@@ -94,3 +94,22 @@ def test_cli_snapshot_and_restore_round_trip(source, catalog, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"collection": "moved", "documents": 10, "chunks": source.counts()["chunks"]}
     assert main(["--data-dir", str(data_dir), "snapshot", "--collection", "nope", str(tmp_path / "b2")]) == 1
     assert "'nope' not found" in capsys.readouterr().err
+
+
+def test_a_reindex_swap_cut_between_its_renames_puts_the_old_copy_back(catalog, source, tiny_embedder, tmp_path):
+    """swap_in renames NAME aside, then the new copy in; a crash between the two must never lose NAME."""
+    before = source.lexical_search("planet number 7", 5)
+    root = catalog.root
+    catalog.close()
+    (root / "docs").rename(root / ".docs.old")  # the state a kill -9 between the renames leaves
+    (root / ".docs.reindex-half").mkdir()  # and a never-committed new copy beside it
+
+    reopened = Catalog(root.parent)
+    assert reopened.names() == ["docs"] and not (root / ".docs.old").exists()
+    collection = reopened.open("docs")
+    assert collection.counts()["documents"] == 10 and collection.lexical_search("planet number 7", 5) == before
+    reopened.close()
+
+    # a server that stays up sees the same repair on its next lookup of the name
+    (root / "docs").rename(root / ".docs.old")
+    assert reopened.exists("docs") and reopened.open("docs").counts()["documents"] == 10
