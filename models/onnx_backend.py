@@ -33,16 +33,25 @@ from models.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 ONNX_INSTALL = 'pip install "quarry[cpu]" (onnxruntime), or "quarry[gpu]" on a CUDA machine (onnxruntime-gpu)'
 _export_lock = threading.Lock()
+
+
+class OnnxUnavailable(ModelLoadError):
+    """ONNX Runtime cannot run this model here (missing package, failed export, unsupported layers); `fix` says
+    what a user can do about it."""
+
+    def __init__(self, message: str, fix: str = ""):
+        super().__init__(message)
+        self.fix = fix
 
 
 def require_onnxruntime():
     try:
         import onnxruntime
     except ImportError as exc:  # optional dependency
-        raise ModelLoadError(f"the onnx backends need onnxruntime and onnx: {ONNX_INSTALL}") from exc
+        raise OnnxUnavailable(f"the onnx backends need onnxruntime and onnx: {ONNX_INSTALL}", fix=ONNX_INSTALL) from exc
     return onnxruntime
 
 
@@ -51,6 +60,14 @@ def validate_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     return backend
+
+
+def resolve_backend(backend: str, choice: DeviceChoice) -> str:
+    """`auto`: ONNX Runtime fp32 on a CPU (same vectors as torch, faster), torch on CUDA (fp16 and the
+    pipelined encoder); any other value stands as given."""
+    if backend != "auto":
+        return backend
+    return "torch" if choice.is_cuda else "onnx"
 
 
 def cache_key(location: str, kind: str, backend: str) -> str:
@@ -157,9 +174,10 @@ class OnnxSentenceEncoder:
         pooling = [m for m in st_model if type(m).__name__ == "Pooling"]
         others = [type(m).__name__ for m in list(st_model)[1:] if type(m).__name__ not in ("Pooling", "Normalize")]
         if not pooling or others:
-            raise ModelLoadError(
+            raise OnnxUnavailable(
                 f"the {backend} backend supports Transformer + Pooling (+ Normalize) models; this one has "
-                f"{[type(m).__name__ for m in st_model]}: use backend 'torch'"
+                f"{[type(m).__name__ for m in st_model]}: use backend 'torch'",
+                fix="none needed, this model runs with torch only",
             )
         self.pooling_mode = _pooling_mode(pooling[0])
         self.tokenizer = st_model.tokenizer
@@ -214,7 +232,10 @@ def _pooling_mode(pooling) -> str:
     elif config.get("pooling_mode_mean_tokens", True):
         mode = "mean"
     if mode not in ("mean", "cls", "max"):
-        raise ModelLoadError(f"the onnx backends support mean, cls and max pooling, not {mode!r}: use backend 'torch'")
+        raise OnnxUnavailable(
+            f"the onnx backends support mean, cls and max pooling, not {mode!r}: use backend 'torch'",
+            fix="none needed, this model runs with torch only",
+        )
     return mode
 
 

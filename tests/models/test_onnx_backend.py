@@ -67,3 +67,59 @@ def test_tiny_reranker_matches_torch(tiny_reranker_path, tmp_path, backend):
     )
     assert got.shape == expected.shape and got.dtype == np.float32
     assert np.allclose(got, expected, atol=1e-4 if backend == "onnx" else 2e-2)
+
+
+def test_auto_is_onnx_on_a_cpu_and_torch_on_cuda():
+    from models.device import DeviceChoice
+    from models.onnx_backend import resolve_backend
+
+    assert resolve_backend("auto", DeviceChoice("cpu", "float32")) == "onnx"
+    assert resolve_backend("auto", DeviceChoice("cuda", "float16")) == "torch"
+    assert resolve_backend("onnx-int8", DeviceChoice("cuda", "float16")) == "onnx-int8"
+
+
+def test_auto_on_a_cpu_runs_onnx_with_torch_vectors(tiny_embedder, tiny_embedder_path, tmp_path):
+    auto = Embedder(tiny_embedder_path, device="cpu", backend="auto", cache_dir=tmp_path)
+    assert auto.backend_in_use == "onnx" and list(tmp_path.rglob("model.onnx"))
+    assert _cosines(auto.encode(TEXTS), tiny_embedder.encode(TEXTS)).min() > 0.999
+
+
+def _fallback_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name.startswith("models")]
+
+
+def test_auto_falls_back_to_torch_with_one_warning_when_export_fails(tiny_embedder, tiny_embedder_path, tmp_path, monkeypatch, caplog):
+    import models.onnx_backend
+
+    def broken_export(*args, **kwargs):
+        raise RuntimeError("exporter broke\nwith a second line")
+
+    monkeypatch.setattr(models.onnx_backend, "export_transformer", broken_export)
+    with caplog.at_level("WARNING"):
+        first = Embedder(tiny_embedder_path, device="cpu", backend="auto", cache_dir=tmp_path)
+        vectors = first.encode(TEXTS)
+        second = Embedder(tiny_embedder_path, device="cpu", backend="auto", cache_dir=tmp_path)  # same process: no new line
+        second.encode(TEXTS[:1])
+    assert first.backend_in_use == second.backend_in_use == "torch"
+    assert np.allclose(vectors, tiny_embedder.encode(TEXTS), atol=1e-6)
+    [warning] = _fallback_warnings(caplog)
+    assert "\n" not in warning
+    assert "RuntimeError: exporter broke" in warning and "QUARRY_BACKEND=torch" in warning and str(tmp_path) in warning
+    assert not list(tmp_path.rglob("*.onnx"))
+
+
+def test_auto_falls_back_when_onnxruntime_is_missing_but_explicit_onnx_fails(tiny_embedder_path, tmp_path, monkeypatch, caplog):
+    import models.loading
+    from models import ModelLoadError
+    from models.onnx_backend import ONNX_INSTALL, OnnxUnavailable
+
+    def missing():
+        raise OnnxUnavailable("the onnx backends need onnxruntime and onnx", fix=ONNX_INSTALL)
+
+    monkeypatch.setattr(models.loading, "require_onnxruntime", missing)
+    with caplog.at_level("WARNING"):
+        assert Embedder(tiny_embedder_path, device="cpu", backend="auto", cache_dir=tmp_path).backend_in_use == "torch"
+    [warning] = _fallback_warnings(caplog)
+    assert 'pip install "quarry[cpu]"' in warning
+    with pytest.raises(ModelLoadError, match="need onnxruntime"):
+        Embedder(tiny_embedder_path, device="cpu", backend="onnx", cache_dir=tmp_path / "explicit").load()
