@@ -8,6 +8,12 @@ whose indexed text is everything but the NAME section (title: the page name, e.g
 The Debian packages are fetched with `apt-get download` into OUT_DIR/debs and unpacked there, so a
 set is rebuilt from the same package version byte for byte. `pydoc-en` does the same with the
 docstrings of Python's standard library (query: a docstring's summary line; document: the rest).
+`debian-en` is a set of entity descriptions: Debian packages (programs, not libraries or their parts),
+query = a package's one-line synopsis without the package's name, answer = its long description,
+title = the package name. `debian-apps-en` has the same corpus, but its queries are the one-line
+summaries the applications' upstream authors wrote for AppStream (DEP-11), so query and answer come from
+different hands, as in entity search. Both are fetched by `apt-get update` into OUT_DIR/apt (the archive's
+English translation index and DEP-11 metadata; the system's own apt lists are not touched).
 
 Each set is a BEIR folder OUT_DIR/<set>/ (corpus.jsonl, queries.jsonl, qrels/test.tsv) that
 `quarry eval --compare dense,lexical,hybrid OUT_DIR/<set>` reads. Queries and corpus are sampled
@@ -46,7 +52,14 @@ PYDOC_MODULES = (
     "subprocess tarfile tempfile textwrap threading timeit tokenize traceback typing unittest.case urllib.parse "
     "urllib.request uuid warnings weakref xml.dom.minidom zipfile zlib"
 ).split()
-SETS = (*MAN_SETS, "pydoc-en")
+SETS = (*MAN_SETS, "pydoc-en", "debian-en", "debian-apps-en")
+# Package families whose descriptions are mostly shared boilerplate ("This package contains the development
+# files for ..."): libraries, language modules, fonts, documentation and data parts.
+DEBIAN_SKIP = re.compile(
+    r"^(lib|python3?-|golang-|librust-|node-|r-cran-|r-bioc-|ruby-|php-|fonts-|texlive|firmware|linux-|haskell-"
+    r"|ocaml|elpa-|gir1|xfonts|hunspell|myspell|aspell|hyphen|mythes|openstack|puppet|jupyter|sphinx|qml|qt)"
+    r"|(-dev|-doc|-dbg|-data|-common|-dbgsym|-examples|-tests?|-l10n.*|-locale.*|-i18n)$"
+)
 MAX_DOCUMENT_CHARS = 800  # the opening of a page: enough to recognise it, cheap to embed on a CPU
 
 
@@ -224,6 +237,95 @@ def pydoc_pages(budget: int = MAX_DOCUMENT_CHARS) -> list[Page]:
     return pages
 
 
+# Debian package descriptions -------------------------------------------------------------------------
+def apt_lists(out: Path, pattern: str) -> list[Path]:
+    """The archive's index files matching pattern, fetched once with apt-get into out/apt/lists."""
+    lists = out / "apt" / "lists"
+    if not list(lists.glob(pattern)):
+        (lists / "partial").mkdir(parents=True, exist_ok=True)
+        options = ["Dir::State::Lists=" + str(lists), "Acquire::Languages=en", "Acquire::IndexTargets::deb::DEP-11::DefaultEnabled=true"]
+        subprocess.run(["apt-get", "update", *[arg for option in options for arg in ("-o", option)]], check=True)
+    return sorted(lists.glob(pattern))
+
+
+def debian_translations(out: Path) -> list[Path]:
+    """The archive's English description files, decompressed."""
+    texts = []
+    for packed in apt_lists(out, "*_i18n_Translation-en*"):
+        text = out / "apt" / (re.sub(r"\.(lz4|xz|gz|bz2|zst)$", "", packed.name) + ".txt")
+        if text.name == packed.name + ".txt":  # stored uncompressed
+            text = packed
+        elif not text.exists():
+            with open(text, "wb") as handle:
+                subprocess.run(["/usr/lib/apt/apt-helper", "cat-file", str(packed)], stdout=handle, check=True)
+        texts.append(text)
+    return texts
+
+
+def debian_description(long: str) -> str:
+    """A control-file long description -> paragraphs (" ." lines separate them; indented lines stay lines)."""
+    paragraphs, lines = [], []
+    for line in long.splitlines():
+        line = line[1:] if line.startswith(" ") else line
+        if line.strip() == ".":
+            paragraphs.append(lines)
+            lines = []
+        elif line.startswith(" "):  # preformatted (lists): keep the line break
+            lines.append("\n" + line.strip())
+        else:
+            lines.append(line.strip())
+    paragraphs.append(lines)
+    return "\n\n".join(re.sub(r" *\n", "\n", " ".join(p)).strip() for p in paragraphs if p)
+
+
+def debian_pages(out: Path, budget: int = MAX_DOCUMENT_CHARS) -> list[Page]:
+    pages: dict[str, Page] = {}
+    for path in debian_translations(out):
+        for paragraph in path.read_text(encoding="utf-8").split("\n\n"):
+            name = re.search(r"^Package: (\S+)", paragraph, re.M)
+            description = re.search(r"^Description-en: (.*)\n((?: .*(?:\n|$))*)", paragraph, re.M)
+            if not name or not description or name[1] in pages or DEBIAN_SKIP.search(name[1]):
+                continue
+            synopsis = description[1].strip().rstrip(".")
+            body = debian_description(description[2])
+            words = set(re.findall(r"[\w+.-]+", synopsis.lower()))
+            if name[1].lower() in words or synopsis.lower() in body.lower():
+                continue  # the answer's name, or its whole synopsis word for word, would give it away
+            if len(synopsis.split()) < 3 or len(body) < 150:
+                continue
+            pages[name[1]] = Page(name[1], name[1], synopsis, clip(body, budget))
+    return list(pages.values())
+
+
+def appstream_summaries(out: Path) -> dict[str, str]:
+    """package -> the summary its upstream wrote for AppStream, for applications whose name it does not spell."""
+    import yaml
+
+    summaries: dict[str, str] = {}
+    for path in apt_lists(out, "*_dep11_Components-*.yml*"):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for component in yaml.load_all(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+                if not isinstance(component, dict) or not str(component.get("Type", "")).endswith("application"):
+                    continue
+                package, summary = component.get("Package"), (component.get("Summary") or {}).get("C", "")
+                name = str((component.get("Name") or {}).get("C", ""))
+                text = re.sub(r"\s+", " ", str(summary)).strip().rstrip(".")
+                lowered = text.lower()
+                if package and len(text.split()) >= 2 and package.lower() not in lowered.split() and not (name and name.lower() in lowered):
+                    summaries.setdefault(package, text)
+    return summaries
+
+
+def debian_app_pages(out: Path, budget: int = MAX_DOCUMENT_CHARS) -> list[Page]:
+    """debian-en's pages with the upstream AppStream summary as query (none for packages without one)."""
+    summaries = appstream_summaries(out)
+    pages = debian_pages(out, budget)
+    for page in pages:
+        summary = summaries.get(page.doc_id, "")
+        page.query = summary if summary and summary.lower() not in page.text.lower() else ""
+    return pages
+
+
 # BEIR output -------------------------------------------------------------------------------------
 def write_beir(pages: list[Page], directory: Path, queries: int, max_documents: int, seed: int = 13) -> dict:
     """Sample a corpus and known-item queries (unique descriptions only) and write a BEIR folder."""
@@ -235,7 +337,7 @@ def write_beir(pages: list[Page], directory: Path, queries: int, max_documents: 
     counts: dict[str, int] = {}
     for p in pages:
         counts[p.query.lower()] = counts.get(p.query.lower(), 0) + 1
-    candidates = [p for p in pages if counts[p.query.lower()] == 1]
+    candidates = [p for p in pages if p.query and counts[p.query.lower()] == 1]
     chosen = sorted(rng.sample(candidates, min(queries, len(candidates))), key=lambda p: p.doc_id)
     (directory / "qrels").mkdir(parents=True, exist_ok=True)
     with open(directory / "corpus.jsonl", "w", encoding="utf-8") as handle:
@@ -252,7 +354,14 @@ def write_beir(pages: list[Page], directory: Path, queries: int, max_documents: 
 
 
 def build(name: str, out: Path, queries: int, max_documents: int, budget: int = MAX_DOCUMENT_CHARS) -> dict:
-    pages = pydoc_pages(budget) if name == "pydoc-en" else man_pages(name, out, budget)
+    if name == "pydoc-en":
+        pages = pydoc_pages(budget)
+    elif name == "debian-en":
+        pages = debian_pages(out, budget)
+    elif name == "debian-apps-en":
+        pages = debian_app_pages(out, budget)
+    else:
+        pages = man_pages(name, out, budget)
     return write_beir(pages, out / name, queries, max_documents)
 
 

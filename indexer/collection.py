@@ -1,7 +1,15 @@
-"""A collection is one directory (see indexer.layout): manifest + SQLite (truth) + a FAISS index derived from it.
+"""A collection is one directory (see indexer.layout): manifest + SQLite segments (truth) + a FAISS index derived from them.
 
-The FAISS file is stamped with the SQLite generation it covers. On open, a missing, stale or
-corrupt index is caught up or rebuilt from SQLite, so a crash costs time, never data.
+The base database (`quarry.sqlite`) is written in place and is the commit point; sealed segments
+(indexer.segments) join through its segment list. One FAISS index covers every live row of every
+segment (collection-wide ids, see indexer.segments), stamped with the base generation it covers. On
+open, a missing, stale or corrupt index is caught up or rebuilt from SQLite, so a crash costs time,
+never data.
+
+Why one combined vector index rather than one per segment: the index is a derived cache either way;
+one keeps the flat -> HNSW -> IVF-PQ thresholds and training about the whole collection, and makes a
+search cost the same however many segments there are. A commit adds the new segment's vectors to it,
+as a write to the base always did.
 """
 
 from __future__ import annotations
@@ -21,7 +29,11 @@ from indexer.errors import CollectionBusy, EmbedderMismatch, QuarryError, Storag
 from indexer.filters import Node, compile_filter
 from indexer.languages import shares, tally
 from indexer.layout import DATABASE, INDEX_FILE, Manifest, read_stamp, save_index_files
+from indexer.lexical import lexical_search
 from indexer.locking import WriterLock
+from indexer.segment_set import SegmentSet
+from indexer.segments import SegmentInfo, ensure_tables, global_id, located, next_ordinal, segment_path, split_ids
+from indexer.documents import normalize_doc_id
 from indexer.store import PreparedDocument, Store, StoredChunk, StoredDocument, WriteResult
 from indexer.vectors.base import VectorIndex
 from indexer.vectors.factory import create_index, load_index
@@ -98,6 +110,8 @@ class Collection:
         self._sampled_languages: tuple[int, dict[str, int]] | None = None  # (documents, counts) for old collections
         with self._storage_errors():
             self.store = Store(str(self.directory / DATABASE))
+            self.segments = SegmentSet(self.directory, self.store)
+            self.segments.refresh(self.store.generation())
             self.index: VectorIndex = self._open_index()
 
     @property
@@ -144,6 +158,7 @@ class Collection:
 
     def close(self) -> None:
         self.save_index()
+        self.segments.close()
         self.store.close()
 
     def __enter__(self) -> "Collection":
@@ -164,8 +179,11 @@ class Collection:
         index = self._new_index()
         with self.store.snapshot():  # the index then holds exactly the generation it is stamped with
             self._seen_generation = self.store.generation()
+            self.segments.refresh(self._seen_generation)
             try:
                 for ids, vectors in self.store.iter_vectors():
+                    index.add(ids, vectors)
+                for ids, vectors in self.segments.iter_vectors():
                     index.add(ids, vectors)
             except ValueError as exc:  # a vector blob of the wrong size
                 raise QuarryError(
@@ -180,7 +198,7 @@ class Collection:
         generation = self.store.generation()
         self._seen_generation = generation
         if not path.exists():
-            if self.store.counts()[1] == 0:
+            if self.counts()["chunks"] == 0:
                 return self._new_index()
             return self._rebuild("index file missing")
         try:
@@ -206,14 +224,20 @@ class Collection:
         """
         with self.store.snapshot():
             generation = self.store.generation()
+            self.segments.refresh(generation)
             truth = self.store.chunk_ids()
+            if self.segments:
+                truth = np.union1d(truth, self.segments.chunk_ids())
             held = self.index.ids()
             missing = np.setdiff1d(truth, held, assume_unique=True)
             extra = np.setdiff1d(held, truth, assume_unique=True)
             self.index.remove(extra)
             for i in range(0, len(missing), 10_000):
                 part = missing[i : i + 10_000]
-                self.index.add(part, self.store.vectors_for(part))
+                found, vectors = self._present_vectors(part)
+                if len(found) != len(part):
+                    raise KeyError(f"chunks not stored: {sorted(set(part.tolist()) - set(found.tolist()))[:10]}")
+                self.index.add(found, vectors)
         self._seen_generation = generation
         if len(missing) or len(extra):
             self._dirty = True
@@ -222,6 +246,7 @@ class Collection:
     def refresh(self) -> None:
         """Pick up writes made by another process (the CLI indexing while the server runs)."""
         generation = self.store.generation()
+        self.segments.refresh(generation)
         if generation == self._seen_generation:
             return
         with self._sync_lock:
@@ -272,7 +297,69 @@ class Collection:
         if not prepared:
             raise ValueError("nothing to write")
         with self.writing():
+            dead = self._sealed_rows([p.document.doc_id for p in prepared])
             result = self.store.write_documents(prepared)
+            result.removed_ids = np.concatenate([result.removed_ids, dead])
+            self._apply(result)
+            self._record_languages()
+        return result
+
+    def _sealed_rows(self, doc_ids: list[str]) -> np.ndarray:
+        """Ids of the rows sealed segments hold for these documents (under the write lock: stable until our commit)."""
+        if not self.segments:
+            return np.zeros(0, np.int64)
+        return self.segments.removed_rows(located(self.store.conn, doc_ids))
+
+    def commit_segments(self, names: list[str], deletes: list[str] | None = None) -> WriteResult:
+        """The commit of indexer.segments.commit_segments: make sealed segments live (a later one wins a
+        document over an earlier one, over the base and over older segments) and delete `deletes`, in one
+        transaction on the base. Segments already live are skipped, so a retried commit does nothing twice."""
+        deletes = [normalize_doc_id(d) for d in deletes or []]
+        with self.writing("committing segments"):
+            self.refresh()
+            live = {name for name, _ in self.segments.live}
+            fresh = [n for n in dict.fromkeys(names) if n not in live]
+            held: dict[str, list[tuple[str, str, str, int]]] = {}
+            for name in fresh:
+                path = segment_path(self.directory, name)
+                try:
+                    SegmentInfo.read(path)
+                    held[name] = Store.read_directory(path / DATABASE)
+                except (OSError, ValueError, sqlite3.DatabaseError) as exc:
+                    raise QuarryError(
+                        f"collection {self.name!r}: segment {name!r} cannot be committed: it is missing or unfinished at {path} "
+                        f"({exc}); writers must write into this collection's folder (a filesystem the committer shares)"
+                    ) from exc
+            winner = {doc_id: name for name in fresh for doc_id, *_ in held[name]}
+            replaced = [d for d in winner if d not in deletes]
+            dead = self._sealed_rows(replaced + deletes)
+            with self.store.transaction() as conn:
+                ensure_tables(conn)
+                _, removed = self.store.drop_documents(conn, replaced + deletes)
+                ordinals = {}
+                for name in fresh:
+                    ordinals[name] = next_ordinal(conn)
+                    rows = [r for r in held[name] if winner[r[0]] == name and r[0] not in deletes]
+                    conn.executemany("INSERT INTO segment_documents VALUES (?, ?, ?, ?, ?)", [(d, name, h, src, n) for d, h, src, n in rows])
+                    conn.execute(
+                        "INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?)",
+                        (name, ordinals[name], len(held[name]), sum(r[3] for r in held[name]), SegmentInfo.read(segment_path(self.directory, name)).digest, time.time()),
+                    )
+                generation = self.store._bump_generation(conn)
+            self.segments.refresh(generation)
+            added, vectors = [], []
+            for name in fresh:
+                local, _ = self.segments.live_chunks(name)
+                if len(local):
+                    added.append(global_id(ordinals[name], local).astype(np.int64))
+                    vectors.append(self.segments.store(name).vectors_for(local))
+            dim = self.manifest.dimension
+            result = WriteResult(
+                np.concatenate(added) if added else np.zeros(0, np.int64),
+                np.concatenate(vectors).astype(np.float32) if vectors else np.zeros((0, dim), np.float32),
+                np.concatenate([np.asarray(removed, np.int64), dead]),
+                generation,
+            )
             self._apply(result)
             self._record_languages()
         return result
@@ -288,7 +375,12 @@ class Collection:
         if self._languages is not None and self._languages[0] == generation:
             return self._languages[1]
         counts, recorded = self.store.language_counts()
-        documents = self.store.counts()[0]
+        if self.segments:
+            more, n = self.segments.language_counts()
+            recorded += n
+            for language, chars in more.items():
+                counts[language] = counts.get(language, 0) + chars
+        documents = self.counts()["documents"]
         if documents and recorded < documents / 2:
             sampled = self._sampled_languages
             if sampled is None or abs(sampled[0] - documents) > documents / 5:
@@ -309,7 +401,9 @@ class Collection:
         if not doc_ids:
             return 0
         with self.writing():
+            dead = self._sealed_rows([normalize_doc_id(d) for d in doc_ids])
             existed, result = self.store.delete_documents(doc_ids)
+            result.removed_ids = np.concatenate([result.removed_ids, dead])
             self._apply(result)
             self._record_languages()
         return existed
@@ -326,7 +420,7 @@ class Collection:
         fetch = max(k * 4, 64)  # over-fetch from the vector index, keep matches; grow until enough or exhausted
         while True:
             found = self._dense(query_vector, fetch)
-            keep = self.store.chunks_matching([cid for cid, _ in found], where)
+            keep = self._chunks_matching([cid for cid, _ in found], where)
             hits = [(cid, score) for cid, score in found if cid in keep]
             if len(hits) >= k or len(found) < fetch:
                 return hits[:k]
@@ -340,31 +434,98 @@ class Collection:
 
     def lexical_search(self, query: str, k: int, filter: Filter = None) -> list[tuple[int, float]]:
         """[(chunk id, BM25)] best first, only chunks whose documents match the filter when one is given."""
-        return self.store.lexical_search(query, k, compile_filter(filter))
+        self.refresh()
+        where = compile_filter(filter)
+        if not self.segments:
+            return self.store.lexical_search(query, k, where)
+        return lexical_search(self.store, self.segments, query, k, where)
+
+    def _chunks_matching(self, chunk_ids: list[int], where) -> set[int]:
+        if not self.segments:
+            return self.store.chunks_matching(chunk_ids, where)
+        keep: set[int] = set()
+        for ordinal, local in split_ids(chunk_ids).items():
+            keep |= self.store.chunks_matching(local, where) if ordinal == 0 else self.segments.chunks_matching(ordinal, local, where)
+        return keep
 
     def chunks(self, chunk_ids: Iterable[int]) -> dict[int, StoredChunk]:
         """Chunks with their documents' title, source and metadata, all read from one committed state."""
-        return self.store.chunks_by_id(chunk_ids)
+        if not self.segments:
+            return self.store.chunks_by_id(chunk_ids)
+        by_ordinal = split_ids(chunk_ids)
+        with self.store.snapshot():
+            found = self.store.chunks_by_id(by_ordinal.pop(0, []))
+            found.update(self.segments.chunks_by_id(by_ordinal))
+        return found
+
+    def _present_vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.segments:
+            return self.store.present_vectors(chunk_ids)
+        parts = [self.store.present_vectors(local) if ordinal == 0 else self.segments.present_vectors(ordinal, local)
+                 for ordinal, local in split_ids(chunk_ids).items()]  # fmt: skip
+        parts = [(ids, vecs) for ids, vecs in parts if len(ids)]
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.concatenate([p[0] for p in parts])
+        vectors = np.concatenate([p[1] for p in parts])
+        order = {int(i): n for n, i in enumerate(ids)}
+        pick = [order[int(i)] for i in chunk_ids if int(i) in order]  # back in the order asked
+        return ids[pick], vectors[pick]
 
     def vectors(self, chunk_ids: np.ndarray) -> np.ndarray:
         """The stored (normalized) vectors of these chunks, in order, from one committed state."""
         with self.store.snapshot():
-            return self.store.vectors_for(chunk_ids)
+            found, vectors = self._present_vectors(chunk_ids)
+        if len(found) != len(chunk_ids):
+            raise KeyError(f"chunks not stored: {sorted(set(np.asarray(chunk_ids).tolist()) - set(found.tolist()))[:10]}")
+        return vectors
 
     def stored_vectors(self, chunk_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(the chunks among these still stored, their vectors): what a compressed index re-scores with."""
         with self.store.snapshot():
-            return self.store.present_vectors(chunk_ids)
+            return self._present_vectors(chunk_ids)
 
     def content_hashes(self, doc_ids: Iterable[str]) -> dict[str, str]:
-        return self.store.content_hashes(doc_ids)
+        doc_ids = list(doc_ids)
+        found = self.store.content_hashes(doc_ids)
+        if self.segments:
+            found.update(self.segments.content_hashes(d for d in doc_ids if d not in found))
+        return found
 
     def get_document(self, doc_id: str) -> StoredDocument | None:
-        return self.store.get_document(doc_id)
+        found = self.store.get_document(doc_id)
+        if found is None and self.segments:
+            found = self.segments.get_document(normalize_doc_id(doc_id))
+        return found
 
     def list_documents(self, limit: int = 100, offset: int = 0) -> list[StoredDocument]:
-        return self.store.list_documents(limit, offset)
+        if not self.segments:
+            return self.store.list_documents(limit, offset)
+        return [doc for doc_id in self.segments.doc_ids(limit, offset) if (doc := self.get_document(doc_id)) is not None]
+
+    # what the indexing job and `quarry delete` look up (documents by id prefix and by source path)
+    def ids_with_prefix(self, prefix: str) -> list[str]:
+        return self.store.ids_with_prefix(prefix) + (self.segments.ids_with_prefix(prefix) if self.segments else [])
+
+    def ids_from_source(self, source: str) -> list[str]:
+        return self.store.ids_from_source(source) + (self.segments.ids_from_source(source) if self.segments else [])
+
+    def documents_under(self, source_prefix: str) -> dict[str, str]:
+        found = self.store.documents_under(source_prefix)
+        if self.segments:
+            found.update(self.segments.documents_under(source_prefix))
+        return found
+
+    def ids_by_source(self) -> dict[str, list[str]]:
+        out = self.store.ids_by_source()
+        if self.segments:
+            for doc_id, source in self.segments.sources("source != ''", ()).items():
+                out.setdefault(source, []).append(doc_id)
+        return out
 
     def counts(self) -> dict:
         documents, chunks = self.store.counts()
+        if self.segments:
+            more = self.segments.counts()
+            documents, chunks = documents + more[0], chunks + more[1]
         return {"documents": documents, "chunks": chunks}

@@ -160,7 +160,7 @@ class Indexer:
         latest = {doc.doc_id: doc for doc in documents}  # the last copy of a repeated id wins
         if len(latest) < len(documents):
             batch.warnings.append(f"{len(documents) - len(latest)} repeated document ids in one batch; the last copy of each was kept")
-        stored = self.collection.store.content_hashes(latest)
+        stored = self.collection.content_hashes(latest)
         stored.update({doc_id: h for doc_id, h in (in_flight or {}).items() if doc_id in latest})
         batch.stored = set(stored)
         for doc in latest.values():
@@ -354,7 +354,7 @@ class _IndexRun:
         # a new file in a tree this collection already holds is named below the same anchor
         root = next((r for r in self.roots if source.path.is_relative_to(r)), None)
         doc_id = id_below(root, source.path) if root is not None else source.doc_id
-        holder = self.store.get_document(doc_id)
+        holder = self.collection.get_document(doc_id)
         if holder is not None and holder.source and holder.source != key:  # the id names another file
             return source.path.as_posix().lstrip("/")
         return doc_id
@@ -374,7 +374,7 @@ class _IndexRun:
     def unchanged(self, record: FileRecord | None, size: int, mtime_ns: int) -> bool:
         if self.rehash or record is None or (record.size, record.mtime_ns) != (size, mtime_ns) or not record.doc_ids:
             return False
-        return len(self.store.content_hashes(record.doc_ids)) == len(set(record.doc_ids))  # none deleted since
+        return len(self.collection.content_hashes(record.doc_ids)) == len(set(record.doc_ids))  # none deleted since
 
     def load(self, source: SourceFile, records, by_source) -> None:
         try:
@@ -470,7 +470,7 @@ class _IndexRun:
         sources = list(discover(paths))  # raises FileNotFoundError before anything is written
         records = self.store.file_records()
         self.roots = self.known_roots(records)
-        by_source = self.store.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
+        by_source = self.collection.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
         unsupported: Counter[str] = Counter()
         for source in sources:
             if source.supported or source.explicit:
@@ -516,7 +516,7 @@ class _IndexRun:
         for root in paths:
             if root.is_dir():
                 prefix = str(root.resolve()) + os.sep
-                under = self.store.documents_under(prefix)
+                under = self.collection.documents_under(prefix)
                 gone = [doc_id for doc_id in under if doc_id not in self.seen]
                 self.report.removed += self.collection.delete(gone) if gone else 0
                 self.store.forget_files([p for p in {under[d] for d in gone} if not Path(p).exists()])

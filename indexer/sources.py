@@ -75,14 +75,14 @@ def discover(paths: list[str | Path]) -> Iterator[SourceFile]:
             yield SourceFile(resolved, stable_id(resolved, named if resolved.is_relative_to(named) else None), False)
 
 
-def documents_for(store, target: str) -> list[str]:
+def documents_for(collection, target: str) -> list[str]:
     """The documents a `quarry delete` target names: a document id (with the documents it holds, such as a
     mailbox's messages: id#1, id#2), else a file or folder path, matched by the real path it was indexed from."""
-    ids = list(store.content_hashes([target])) + store.ids_with_prefix(target + "#")
+    ids = list(collection.content_hashes([target])) + collection.ids_with_prefix(target + "#")
     if ids:
         return ids
     path = str(Path(target).expanduser().resolve())
-    return store.ids_from_source(path) + list(store.documents_under(path + os.sep))
+    return collection.ids_from_source(path) + list(collection.documents_under(path + os.sep))
 
 
 def delete_targets(collection, targets: list[str], dry_run: bool = False) -> tuple[list[str], list[str]]:
@@ -92,13 +92,13 @@ def delete_targets(collection, targets: list[str], dry_run: bool = False) -> tup
     found: dict[str, None] = {}
     missing = []
     for target in targets:
-        ids = documents_for(collection.store, target)
+        ids = documents_for(collection, target)
         if not ids:
             missing.append(target)
         found.update(dict.fromkeys(ids))
     if found and not dry_run:
         with collection.writing("quarry delete"):
-            sources = {d: collection.store.get_document(d) for d in found}
+            sources = {d: collection.get_document(d) for d in found}
             collection.delete(list(found))
             collection.store.forget_files(sorted({doc.source for doc in sources.values() if doc is not None and doc.source}))
             collection.save_index()

@@ -58,6 +58,9 @@ LANGUAGE_SCHEMA = "CREATE TABLE IF NOT EXISTS doc_languages (doc_id TEXT PRIMARY
 FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2')"
 _SCHEMA += FTS_SCHEMA + ";\n"
 
+# Where sealed segments (indexer.segments) hold documents; made by the first segment commit.
+DIRECTORY_TABLE = "segment_documents"
+
 # shared by Store and indexer.integrity: one copy of each -----------------------------------------
 IN_BATCH = 500  # values per `IN (?, ...)`: well under SQLite's limit on one statement's parameters
 
@@ -531,6 +534,15 @@ class Store:
     def _has_table(conn: sqlite3.Connection, name: str) -> bool:
         return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
+    @staticmethod
+    def read_directory(path: str | Path) -> list[tuple[str, str, str, int]]:
+        """[(doc id, content hash, source, chunks)] of a database, read without writing to it (a sealed segment)."""
+        conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        try:
+            return conn.execute("SELECT doc_id, content_hash, source, n_chunks FROM documents").fetchall()
+        finally:
+            conn.close()
+
     # writes --------------------------------------------------------------------------------------
     def _bump_generation(self, conn: sqlite3.Connection) -> int:
         return bump_generation(conn)
@@ -547,6 +559,24 @@ class Store:
             removed.extend(ids)
         return removed
 
+    @classmethod
+    def _drop_from_directory(cls, conn: sqlite3.Connection, doc_ids: list[str]) -> int:
+        """Forget where sealed segments hold these documents (indexer.segments): their rows there are dead now."""
+        if not cls._has_table(conn, DIRECTORY_TABLE):
+            return 0
+        return sum(conn.execute(f"DELETE FROM {DIRECTORY_TABLE} WHERE doc_id IN ({marks})", part).rowcount for part, marks in in_batches(doc_ids))
+
+    def drop_documents(self, conn: sqlite3.Connection, doc_ids: list[str]) -> tuple[int, list[int]]:
+        """Inside the caller's transaction: remove documents from this database and the directory;
+        (documents that existed, chunk ids removed here)."""
+        removed = self._remove_chunks(conn, doc_ids)
+        existed = self._drop_from_directory(conn, doc_ids)
+        for part, marks in in_batches(doc_ids):
+            existed += conn.execute(f"DELETE FROM documents WHERE doc_id IN ({marks})", part).rowcount
+            if self._has_table(conn, "doc_languages"):
+                conn.execute(f"DELETE FROM doc_languages WHERE doc_id IN ({marks})", part)
+        return existed, removed
+
     def write_documents(self, prepared: list[PreparedDocument]) -> WriteResult:
         """Insert or replace whole documents, all in one transaction."""
         return self._writing(lambda: self._write_documents(prepared))
@@ -557,6 +587,7 @@ class Store:
         now = time.time()
         with self.transaction() as conn:
             removed = self._remove_chunks(conn, [p.document.doc_id for p in prepared])
+            self._drop_from_directory(conn, [p.document.doc_id for p in prepared])
             conn.execute(LANGUAGE_SCHEMA)
             for p in prepared:
                 if p.language is None:
@@ -595,12 +626,7 @@ class Store:
 
     def _delete_documents(self, doc_ids: list[str]) -> tuple[int, WriteResult]:
         with self.transaction() as conn:
-            removed = self._remove_chunks(conn, doc_ids)
-            existed = 0
-            for part, marks in in_batches(doc_ids):
-                existed += conn.execute(f"DELETE FROM documents WHERE doc_id IN ({marks})", part).rowcount
-                if self._has_table(conn, "doc_languages"):
-                    conn.execute(f"DELETE FROM doc_languages WHERE doc_id IN ({marks})", part)
+            existed, removed = self.drop_documents(conn, doc_ids)
             generation = self._bump_generation(conn)
         empty = np.zeros((0,), np.int64)
         return existed, WriteResult(empty, np.zeros((0, 0), np.float32), np.asarray(removed, np.int64), generation)

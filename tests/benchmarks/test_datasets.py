@@ -61,3 +61,55 @@ def test_quality_table_reads_eval_json(tmp_path):
     read = read_runs(tmp_path)
     assert read == {"set-a": {"dense": 0.5, "lexical": 0.7, "hybrid": 0.69}}
     assert "| set-a | 0.5000 | 0.7000 | 0.6000 | **0.6900** | -0.0100 |" in table(read, {"set-a": {"hybrid": 0.6}})
+
+
+TRANSLATIONS = """Package: frobber
+Description-md5: 0
+Description-en: turn widgets into gadgets
+ Reads each widget and writes a gadget for it, keeping its colour and its
+ shape, much faster than doing it by hand.
+ .
+ Features:
+  - colour kept
+  - shape kept
+
+Package: libfrob-dev
+Description-md5: 1
+Description-en: development files for the frob library
+ This package contains the development files for the frob library, which
+ turns widgets into gadgets and back again when asked to.
+
+Package: gizmo
+Description-md5: 2
+Description-en: gizmo maker for widgets and gadgets
+ Makes gizmos out of widgets and gadgets, in bulk, with a progress bar
+ and a summary at the end of every run that says what it made.
+"""
+APPSTREAM = """---
+File: DEP-11
+---
+Type: desktop-application
+Package: frobber
+Name:
+  C: Frobber
+Summary:
+  C: Make gadgets from your widgets.
+"""
+
+
+def test_debian_sets_use_the_archive_descriptions(tmp_path):
+    from benchmarks.datasets import debian_app_pages, debian_pages
+
+    lists = tmp_path / "apt" / "lists"
+    lists.mkdir(parents=True)
+    (lists / "example_dists_main_i18n_Translation-en").write_text(TRANSLATIONS)
+    (lists / "example_dists_main_dep11_Components-amd64.yml.gz").write_bytes(gzip.compress(APPSTREAM.encode()))
+    pages = {p.doc_id: p for p in debian_pages(tmp_path)}
+    assert list(pages) == ["frobber"]  # a library's boilerplate, and a synopsis naming its package, are left out
+    page = pages["frobber"]
+    assert (page.title, page.query) == ("frobber", "turn widgets into gadgets")
+    assert page.text.startswith("Reads each widget and writes a gadget for it, keeping its colour and its shape,")
+    assert "Features:\n- colour kept\n- shape kept" in page.text
+    apps = debian_app_pages(tmp_path)
+    assert [(p.doc_id, p.query) for p in apps] == [("frobber", "Make gadgets from your widgets")]
+    assert apps[0].text == page.text  # the same corpus, another author's one-liner as the query

@@ -34,9 +34,9 @@ def client(limited_env, make_client):
         yield client
 
 
-def _mcp_search(client, query: str) -> types.CallToolResult:
+def _mcp_search(client, query: str, collection: str = "kb") -> types.CallToolResult:
     server = QuarryMCP(lambda: client.app.state.quarry, local=LOCAL_USER)
-    params = types.CallToolRequestParams(name="search", arguments={"query": query, "collection": "kb", "top_k": 5})
+    params = types.CallToolRequestParams(name="search", arguments={"query": query, "collection": collection, "top_k": 5})
     return anyio.run(server._call_tool, SimpleNamespace(request=None), params)
 
 

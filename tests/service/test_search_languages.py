@@ -82,3 +82,48 @@ def test_awkward_queries_and_collections_give_results_not_crashes(runtime, query
         if mode != "lexical":
             assert result.hits, (mode, query)  # dense always finds its nearest documents
         assert all(h.score == h.score for h in result.hits)  # no NaN from flat or tiny lists
+
+
+AWKWARD = ["", "   ", "the of and", "???", "列出目录内容", "مرحبا بالعالم"]
+
+
+def _entrance_answers(client, collection: str, query: str) -> dict[str, tuple[int, str, int]]:
+    """entrance -> (status, body text, hits) for one query at every API entrance and the MCP tool."""
+    from tests.service.test_search_entrances import _mcp_search
+
+    answers = {}
+    for name, path, body, key in (
+        ("search", "search", {"query": query, "top_k": 5}, "hits"),
+        ("context", "context", {"query": query, "top_k": 5, "score_threshold": 0.0}, "citations"),
+        ("vector_store", "", {"query": query, "max_num_results": 5, "ranking_options": {"score_threshold": 0.0}}, "data"),
+    ):
+        url = f"/v1/collections/{collection}/{path}" if path else f"/v1/vector_stores/{collection}/search"
+        response = client.post(url, json=body)
+        hits = len(response.json().get(key, [])) if response.status_code == 200 else 0
+        answers[name] = (response.status_code, response.text, hits)
+    tool = _mcp_search(client, query, collection)
+    hits = len((tool.structured_content or {}).get("hits", [])) if not tool.is_error else 0
+    answers["mcp"] = (400 if tool.is_error else 200, tool.content[0].text if tool.content else "", hits)
+    return answers
+
+
+def test_every_entrance_answers_awkward_input_clearly(make_client, capsys):
+    """Blank, stop-word-only, punctuation-only and other-script queries against a one-document collection and one
+    whose documents are all the same: hits (dense always finds the nearest) or a 4xx that names the query."""
+    corpora = {"one": GERMAN[:1], "same": [GERMAN[0]] * 4}
+    with make_client(collections=list(corpora), raise_server_exceptions=False) as client:
+        for name, texts in corpora.items():
+            documents = [{"doc_id": f"d{i}", "text": t} for i, t in enumerate(texts)]
+            assert client.post(f"/v1/collections/{name}/documents", json={"documents": documents}).status_code == 200
+            for query in AWKWARD:
+                for entrance, (status, text, hits) in _entrance_answers(client, name, query).items():
+                    if query.strip():
+                        assert status == 200 and 1 <= hits <= len(texts), (entrance, name, query, text)
+                    else:
+                        assert 400 <= status < 500 and "query" in text.lower(), (entrance, name, query, text)
+    for query in AWKWARD:
+        code, out, err = run(capsys, "search", query, "--collection", "same", "--json")
+        if query.strip():
+            assert code == 0 and 1 <= len(json.loads(out)["hits"]) <= 4, (query, err)
+        else:
+            assert code != 0 and "query" in err.lower() and "Traceback" not in err, (query, err)
