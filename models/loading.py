@@ -28,6 +28,7 @@ class ModelKind:
     name: str
     torch_class: Callable[[], type]
     onnx_class: Callable[[], type]
+    fast_onnx: bool = False  # onnx_class has from_cache(): an earlier export starts without torch
 
 
 def _sentence_transformer() -> type:
@@ -54,7 +55,7 @@ def _onnx_cross_encoder() -> type:
     return OnnxCrossEncoder
 
 
-EMBEDDER = ModelKind("embedder", _sentence_transformer, _onnx_sentence_encoder)
+EMBEDDER = ModelKind("embedder", _sentence_transformer, _onnx_sentence_encoder, fast_onnx=True)
 RERANKER = ModelKind("reranker", _cross_encoder, _onnx_cross_encoder)
 
 
@@ -80,6 +81,14 @@ def _load(kind: ModelKind, reference: str, choice: DeviceChoice, allow_downloads
                 raise
             _warn_fallback(kind, exc)
             backend = "torch"
+    if backend != "torch" and kind.fast_onnx and cache_dir is not None:
+        try:
+            cached = kind.onnx_class().from_cache(Path(cache_dir), resolved.location, backend, choice)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime could not open the cached graph: the torch path says why
+            log.info("cached ONNX %s not usable (%s: %s)", kind.name, type(exc).__name__, exc)
+            cached = None
+        if cached is not None:
+            return Loaded(cached, backend)
     choice_for_torch = choice if backend == "torch" else DeviceChoice("cpu", "float32")  # ONNX exports the fp32 CPU model
     try:
         model = kind.torch_class()(resolved.location, device=choice_for_torch.device, **extra)

@@ -66,6 +66,9 @@ def is_supported(path: Path) -> bool:
 
 def load_source(source: Source) -> Loaded:
     loader = LOADERS.get(source.suffix)
+    if source.suffix in IMAGE_EXTENSIONS and not ocr_config().active:
+        reason = ocr_config().problem or "QUARRY_OCR=auto reads images"
+        raise LoadError(f"{source.name}: unsupported file type {source.suffix!r} ({reason})")
     if loader is None:
         if not _untyped(source.name):
             raise LoadError(

@@ -123,3 +123,57 @@ def test_auto_falls_back_when_onnxruntime_is_missing_but_explicit_onnx_fails(tin
     assert 'pip install "quarry[cpu]"' in warning
     with pytest.raises(ModelLoadError, match="need onnxruntime"):
         Embedder(tiny_embedder_path, device="cpu", backend="onnx", cache_dir=tmp_path / "explicit").load()
+
+
+FRESH_START = """
+import json, sys
+from models import Embedder
+embedder = Embedder(sys.argv[1], device="cpu", backend="onnx", cache_dir=sys.argv[2])
+vectors = embedder.encode(json.loads(sys.argv[3]))
+print(json.dumps({"vectors": vectors.tolist(), "torch": "torch" in sys.modules,
+                  "sentence_transformers": "sentence_transformers" in sys.modules}))
+"""
+
+
+def _fresh_process(*args: str) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-c", FRESH_START, *args], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_a_later_start_runs_the_cached_export_without_torch(tiny_embedder, tiny_embedder_path, tmp_path):
+    import json
+
+    Embedder(tiny_embedder_path, device="cpu", backend="onnx", cache_dir=tmp_path).load()  # exports, as a first start
+    [spec] = list(tmp_path.rglob("encoder.json"))
+    later = _fresh_process(tiny_embedder_path, str(tmp_path), json.dumps(TEXTS))
+    assert not later["torch"] and not later["sentence_transformers"]  # the seconds a CPU start no longer spends
+    assert _cosines(np.array(later["vectors"]), tiny_embedder.encode(TEXTS)).min() > 0.999
+
+    spec.write_text("{damaged")  # a damaged entry costs one start through torch, which writes it again
+    again = _fresh_process(tiny_embedder_path, str(tmp_path), json.dumps(TEXTS[:1]))
+    assert again["sentence_transformers"] and json.loads(spec.read_text())["dimension"] == tiny_embedder.dimension
+
+
+def test_cuda_check_needs_no_torch_on_a_linux_machine_without_gpu_devices():
+    import os
+    import subprocess
+    import sys
+
+    from models.device import _GPU_NODES
+
+    code = "import sys; from models.device import cuda_available; print(cuda_available(), 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    if sys.platform.startswith("linux") and not any(os.path.exists(p) for p in _GPU_NODES):
+        assert out == ["False", "False"]
+    else:  # a GPU machine (or another OS): torch is asked
+        import torch
+
+        assert out == [str(torch.cuda.is_available()), "True"]
