@@ -89,7 +89,8 @@ def environment(backend: str | None, work: Path, code: Path = REPO) -> dict[str,
 
 def timed(command: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # run in the checkout itself: `python -m` puts the working directory first on sys.path, before PYTHONPATH
+    done = subprocess.run(command, env=env, cwd=env["PYTHONPATH"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
