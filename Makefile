@@ -8,7 +8,7 @@ TORCH_PIP_ARGS ?=
 EXTRAS ?= cpu,dev
 SAMPLE_QUERY ?= how do I fix a punctured bike tyre
 
-.PHONY: install install-gpu system-deps run test test-all bench bench-speed clean docs docs-check
+.PHONY: install install-gpu system-deps run test test-all test-ray bench bench-speed clean docs docs-check
 
 install: $(VENV)/.installed
 
@@ -36,9 +36,15 @@ system-deps:
 test: install system-deps
 	$(BIN)/python -m pytest
 
-# Everything, slow tests included (GPU tests still need -m gpu on a CUDA machine).
+# Everything, slow and Ray tests included (GPU tests still need -m gpu on a CUDA machine).
 test-all: install system-deps
+	$(BIN)/pip install -q -e ".[ray]"
 	$(BIN)/python -m pytest -m "not gpu"
+
+# The Ray engine's tests (a 2-node local Ray cluster on 127.0.0.1, about 2 minutes): the ray extra on top.
+test-ray: install
+	$(BIN)/pip install -q -e ".[ray]"
+	$(BIN)/python -m pytest -m ray
 
 # docs/configuration.md is generated from the Settings field descriptions (service/settings.py).
 docs: install

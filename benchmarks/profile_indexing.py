@@ -8,6 +8,10 @@ tokenizing, SQLite, FAISS) decides the end-to-end rate there; this measures that
 
     python -m benchmarks.profile_indexing --limit 20000
     python -m benchmarks.profile_indexing --limit 20000 --profile     # plus the top functions (cProfile)
+    python -m benchmarks.profile_indexing --limit 20000 --writers 1,2,4   # the ceiling per number of writers
+
+With several --writers values every run indexes the same corpus into a fresh collection in this one
+process, one after the other, so the ratios compare like with like on a shared machine.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ def parse_args(argv=None):
     parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2", help="embedder reference (its tokenizer is used)")
     parser.add_argument("--limit", type=int, default=20_000, help="passages")
     parser.add_argument("--batch-documents", type=int, default=None, help="documents per transaction (default: the Indexer's)")
+    parser.add_argument("--writers", default="1", help="comma-separated numbers of parallel segment writers to compare (default: 1)")
     parser.add_argument("--profile", action="store_true", help="also print the top functions by own time (cProfile; slows Python parts)")
     return parser.parse_args(argv)
 
@@ -88,47 +93,69 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     logging.basicConfig(level=logging.WARNING)
     args = parse_args(argv)
-    import indexer.pipeline as pipeline_module
-    from indexer.collection import Collection
-    from indexer.layout import Manifest
-    from indexer.pipeline import Indexer
-    from indexer.store import Store
     from models import Embedder
 
     embedder = FreeEmbedder(Embedder(args.model, device="cpu").load())
     corpus, _, _ = load_beir(args.data)
     texts = scale_passages(list(corpus.values()), args.limit)
-    clock = StageClock()
+    writers = [int(w) for w in str(args.writers).split(",") if w.strip()]
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         source = write_corpus_jsonl(texts, Path(tmp) / "corpus.jsonl")
-        manifest = Manifest("profile", embedder.reference, embedder.dimension, 200, 32, "flat")
-        with Collection.create(Path(tmp) / "profile", manifest) as collection:
-            indexer = Indexer(collection, embedder)
-            if args.batch_documents:
-                indexer.batch_documents = args.batch_documents
-            clock.wrap(pipeline_module, "load_file", "read + parse JSONL")
-            clock.wrap(indexer.chunker, "chunk_many", "chunk (tokenize with offsets)")
-            clock.wrap(embedder, "encode", "embed: tokenize only, no model")
-            clock.wrap(Store, "write_documents", "SQLite write (rows + FTS5)")
-            clock.wrap(Collection, "_apply", "vector index add")
-            clock.wrap(Collection, "save_index", "save vectors.faiss")
-            profiler = cProfile.Profile() if args.profile else None
-            start = time.perf_counter()
-            if profiler:
-                profiler.enable()
-            report = indexer.index_paths([source], progress=False)
-            if profiler:
-                profiler.disable()
-            total = time.perf_counter() - start
-            clock.restore()
+        for n in writers:
+            runs.append((n, *run_once(args, embedder, source, Path(tmp) / f"profile-{n}", n)))
+    if len(runs) > 1:
+        base = runs[0][2]
+        rows = [[n, total, args.limit / total, base / total, report.chunks] for n, _, total, report, *_ in runs]
+        print(table(f"`quarry index` without the model, by writers: {args.limit:,} passages",
+                    ["writers", "seconds", "passages/s", f"speed-up vs {runs[0][0]}", "chunks"], rows))  # fmt: skip
+        print()
+    for n, clock, total, report, batch, profiler in runs:
+        print_stages(args, n, clock, total, report, batch, profiler)
+
+
+def run_once(args, embedder, source, directory, writers):
+    import indexer.pipeline as pipeline_module
+    from indexer.collection import Collection
+    from indexer.layout import Manifest
+    from indexer.pipeline import Indexer
+    from indexer.store import Store
+
+    clock = StageClock()
+    manifest = Manifest("profile", embedder.reference, embedder.dimension, 200, 32, "flat")
+    with Collection.create(directory, manifest) as collection:
+        indexer = Indexer(collection, embedder, writers=writers)
+        if args.batch_documents:
+            indexer.batch_documents = args.batch_documents
+        clock.wrap(pipeline_module, "load_file", "read + parse JSONL")
+        clock.wrap(indexer.chunker, "chunk_many", "chunk (tokenize with offsets)")
+        clock.wrap(embedder, "encode", "embed: tokenize only, no model")
+        clock.wrap(Store, "write_documents", "SQLite write (rows + FTS5)")
+        clock.wrap(Collection, "_apply", "vector index add")
+        clock.wrap(Collection, "save_index", "save vectors.faiss")
+        clock.wrap(Collection, "commit_segments", "commit segments")
+        profiler = cProfile.Profile() if args.profile else None
+        start = time.perf_counter()
+        if profiler:
+            profiler.enable()
+        report = indexer.index_paths([source], progress=False)
+        if profiler:
+            profiler.disable()
+        total = time.perf_counter() - start
+        clock.restore()
+    return clock, total, report, indexer.batch_documents, profiler
+
+
+def print_stages(args, writers, clock, total, report, batch_documents, profiler) -> None:
     rows = [[stage, seconds, 100 * seconds / total, args.limit / seconds if seconds else float("inf")] for stage, seconds in clock.seconds.items()]
     rows.append(["total (wall)", total, 100.0, args.limit / total])
     print(table(
         f"`quarry index` without the model: {args.limit:,} passages, {report.chunks:,} chunks, "
-        f"{indexer.batch_documents} documents per batch",
+        f"{batch_documents} documents per batch, {writers} writer(s)",
         ["stage", "seconds", "% of total", "passages/s if only this stage"], rows,
     ))
-    print("chunking and embedding run in a worker thread beside the SQLite writes, so stages can add up to more than the total")
+    print("chunking and embedding run in a worker thread beside the SQLite writes (and N writers beside each other), "
+          "so stages can add up to more than the total")
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)

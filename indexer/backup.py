@@ -7,6 +7,9 @@ A snapshot is one self-contained directory:
                       committed batch before it, none after, whatever writers do meanwhile)
     snapshot.json     what it holds (collection, generation, counts, when) and the sha256 and size of each file
 
+    segments/<name>/  the sealed segments that database lists as live (indexer.segments), copied as they are:
+                      they never change once written, so the base copy decides which ones belong
+
 vectors.faiss is left out on purpose: it is derived from SQLite, and restore rebuilds it, so a snapshot never
 pairs a database with an index of another moment. Nothing in it names a path, so it restores on another
 machine (same quarry format, same embedder configured to search it).
@@ -17,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -25,10 +29,12 @@ from pathlib import Path
 
 from indexer.errors import QuarryError
 from indexer.layout import DATABASE, MANIFEST, Manifest
+from indexer.segments import SEGMENT_INFO, live_segments, segment_path
 
 SNAPSHOT_FILE = "snapshot.json"
 SNAPSHOT_FORMAT = 1
 _CHUNK = 1 << 20
+_SNAPSHOT_NAME = re.compile(rf"^({re.escape(MANIFEST)}|{re.escape(DATABASE)}|segments/[A-Za-z0-9][A-Za-z0-9._-]*/({re.escape(DATABASE)}|{re.escape(SEGMENT_INFO)}))$")
 
 
 class SnapshotError(QuarryError):
@@ -81,6 +87,9 @@ def _check_database(path: Path) -> tuple[int, int, int]:
         generation = int(conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
         documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        if live_segments(conn):
+            more = conn.execute("SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM segment_documents").fetchone()
+            documents, chunks = documents + more[0], chunks + more[1]
     finally:
         conn.close()
     return generation, documents, chunks
@@ -115,7 +124,7 @@ def snapshot_collection(directory: Path, out: Path) -> SnapshotInfo:
         shutil.copyfile(directory / MANIFEST, tmp / MANIFEST)
         generation, documents, chunks = _check_database(tmp / DATABASE)
         info = SnapshotInfo(manifest.name, generation, documents, chunks, time.time())
-        for name in (MANIFEST, DATABASE):
+        for name in [MANIFEST, DATABASE, *_copy_segments(directory, tmp)]:
             _fsync(tmp / name)
             info.files[name] = {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size}
         (tmp / SNAPSHOT_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n")
@@ -129,11 +138,34 @@ def snapshot_collection(directory: Path, out: Path) -> SnapshotInfo:
     return info
 
 
+def _copy_segments(directory: Path, tmp: Path) -> list[str]:
+    """Copy the segments the copied database lists; their names relative to the snapshot."""
+    conn = sqlite3.connect(f"{(tmp / DATABASE).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        live = live_segments(conn)
+    finally:
+        conn.close()
+    names = []
+    for name, _ in live:
+        source = segment_path(directory, name)
+        (tmp / source.relative_to(directory)).mkdir(parents=True)
+        for file in (DATABASE, SEGMENT_INFO):
+            relative = (source / file).relative_to(directory)
+            try:
+                shutil.copyfile(source / file, tmp / relative)
+            except FileNotFoundError:
+                raise SnapshotError(f"segment {name!r} was merged away while the snapshot was taken; take it again") from None
+            names.append(relative.as_posix())
+    return names
+
+
 def verify_snapshot(snapshot: Path) -> SnapshotInfo:
     """The snapshot's description, once every file matches its recorded size and sha256."""
     snapshot = Path(snapshot)
     info = SnapshotInfo.read(snapshot)
-    for name in (MANIFEST, DATABASE):
+    for name in dict.fromkeys([MANIFEST, DATABASE, *info.files]):
+        if not _SNAPSHOT_NAME.match(name):  # restore copies by these names: nothing may point outside
+            raise SnapshotError(f"snapshot {snapshot}: {SNAPSHOT_FILE} names an unexpected file {name!r}; it cannot be restored")
         expected = info.files.get(name)
         path = snapshot / name
         if expected is None or not path.is_file():
@@ -154,8 +186,11 @@ def restore_snapshot(snapshot: Path, target: Path, name: str) -> SnapshotInfo:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        shutil.copyfile(snapshot / DATABASE, tmp / DATABASE)
-        _fsync(tmp / DATABASE)
+        for file in info.files:
+            if file != MANIFEST:
+                (tmp / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(snapshot / file, tmp / file)
+                _fsync(tmp / file)
         manifest = Manifest.read(snapshot)
         manifest.name = name
         manifest.write(tmp)  # last file, as in a create: a directory without a manifest is unfinished

@@ -42,6 +42,11 @@ class Catalog:
             raise InvalidName(f"invalid collection name {name!r}: it resolves outside the data directory")
         return path
 
+    def opened(self) -> list[Collection]:
+        """The collections open now (what the server's background merge looks after)."""
+        with self._lock:
+            return list(self._open.values())
+
     def exists(self, name: str) -> bool:
         return (self.path(name) / MANIFEST).is_file()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from indexer.documents import check_metadata
 from indexer.layout import DATABASE, INDEX_FILE, INDEX_STAMP, MANIFEST, Manifest, read_stamp
 from indexer.errors import QuarryError
 from indexer.locking import WriterLock
+from indexer.segments import live_segments, orphans, sealed_chunk_ids
 from indexer.store import (
     SCHEMA_VERSION, bump_generation, connect_existing, fts_text_sql, in_batches, needs_segmenting, read_generation, rebuild_fts,
     snapshot,
@@ -120,11 +122,12 @@ def check_collection(directory: str | Path) -> CheckReport:
             report.generation = read_generation(conn)
             report.documents = conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
             report.chunks = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            sealed = _check_segments(directory, conn, report)
             _check_chunks(conn, manifest, report)
             _check_metadata(conn, report)
             _check_fts_rows(conn, report)
-            if manifest is not None:
-                _check_faiss(directory, conn, manifest, report)
+            if manifest is not None and sealed is not None:
+                _check_faiss(directory, conn, manifest, report, sealed)
     finally:
         conn.close()
     leftovers = sorted(p.name for p in directory.glob("*.tmp"))
@@ -272,7 +275,27 @@ def _check_fts_rows(conn: sqlite3.Connection, report: CheckReport) -> None:
                    "misses words inside them; `quarry check --repair` rebuilds it split into characters")
 
 
-def _check_faiss(directory: Path, conn: sqlite3.Connection, manifest: Manifest, report: CheckReport) -> None:
+def _check_segments(directory: Path, conn: sqlite3.Connection, report: CheckReport) -> np.ndarray | None:
+    """Sealed segments (indexer.segments): every listed one readable, and folders nothing lists (an
+    interrupted write, or segments merged away) reported. Returns the live sealed rows' ids; None if unreadable."""
+    live = live_segments(conn)
+    unlisted = orphans(directory, [name for name, _ in live])
+    if unlisted:
+        report.add(WARNING, "segments", f"{len(unlisted)} segment folder(s) no commit lists (an interrupted write or a "
+                   f"finished merge), ignored by searches: {_names(p.name for p in unlisted)}")  # fmt: skip
+    if not live:
+        return np.zeros(0, np.int64)
+    more = conn.execute("SELECT COUNT(*), COALESCE(SUM(chunks), 0) FROM segment_documents").fetchone()
+    report.documents += more[0]
+    report.chunks += more[1]
+    try:
+        return sealed_chunk_ids(conn, directory)
+    except (sqlite3.Error, OSError) as exc:
+        report.add(PROBLEM, "segments", f"a live segment cannot be read ({exc}); restore a backup or re-index", False)
+        return None
+
+
+def _check_faiss(directory: Path, conn: sqlite3.Connection, manifest: Manifest, report: CheckReport, sealed=None) -> None:
     path = directory / INDEX_FILE
     if not path.exists():
         if report.chunks:
@@ -286,6 +309,8 @@ def _check_faiss(directory: Path, conn: sqlite3.Connection, manifest: Manifest, 
     stamp = read_stamp(directory)
     held = index.ids()
     truth = np.fromiter((r[0] for r in conn.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")), np.int64)
+    if sealed is not None and len(sealed):
+        truth = np.union1d(truth, sealed)
     unique = np.unique(held)
     if len(unique) != len(held):
         report.add(PROBLEM, "faiss", f"{INDEX_FILE} holds {len(held) - len(unique)} duplicate chunk id(s)")
@@ -386,6 +411,14 @@ def _repair_locked(directory: Path, manifest: Manifest, report: CheckReport, loc
         for leftover in directory.glob("*.tmp"):  # safe: every writer of these holds the lock we hold
             leftover.unlink()
             actions.append(f"removed leftover temporary file {leftover.name}")
+        conn = connect(directory)
+        try:
+            live = [name for name, _ in live_segments(conn)]
+        finally:
+            conn.close()
+        for folder in orphans(directory, live):  # never committed (or merged away): no reader uses them
+            shutil.rmtree(folder, ignore_errors=True)
+            actions.append(f"removed segment folder no commit lists: {folder.name}")
     if any(a.startswith(INDEX_FILE) for a in actions):
         collection = Collection.open(directory, lock_timeout=lock_timeout)  # rebuilds, logging why
         collection.close()  # saves the rebuilt file with its stamp

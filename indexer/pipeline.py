@@ -30,6 +30,7 @@ from indexer.formats.text import stream_jsonl
 from indexer.languages import detect_language
 from indexer.sources import SourceFile, discover, id_below
 from indexer.store import FileRecord, PreparedDocument
+from indexer.writers import ParallelWriters
 from models.protocols import TextEncoder
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,46 @@ class FileLimits:
     document_setting: str = "QUARRY_MAX_DOCUMENT_CHARS"
 
 
+def file_id(
+    source: SourceFile, records: dict[str, FileRecord], by_source: dict[str, list[str]], roots: list[Path],
+    get_document: Callable[[str], object | None],
+) -> str:
+    """The id a file was first given (recorded, or found by its path in an older collection), else a new one.
+    Shared by every engine, so a file gets the same id however the collection is written."""
+    key = str(source.path)
+    if key in records:
+        return records[key].doc_id
+    old = [i for i in by_source.get(key, []) if "#" not in i]
+    if len(old) == 1:
+        return old[0]
+    # a new file in a tree this collection already holds is named below the same anchor
+    root = next((r for r in roots if source.path.is_relative_to(r)), None)
+    doc_id = id_below(root, source.path) if root is not None else source.doc_id
+    holder = get_document(doc_id)
+    if holder is not None and holder.source and holder.source != key:  # the id names another file
+        return source.path.as_posix().lstrip("/")
+    return doc_id
+
+
+def known_roots(records: dict[str, FileRecord]) -> list[Path]:
+    """The anchors of the files already indexed (a record's path minus the part below its id's first name), outermost first."""
+    roots = set()
+    for record in records.values():
+        anchor, _, below = record.doc_id.partition("/")
+        if below and "#" not in below and record.path.endswith("/" + below):
+            root = Path(record.path[: -len(below) - 1])
+            if root.name == anchor:
+                roots.add(root)
+    return sorted(roots, key=lambda r: len(r.parts))
+
+
+def file_unchanged(record: FileRecord | None, size: int, mtime_ns: int, content_hashes: Callable[[list[str]], dict]) -> bool:
+    """A file indexed before, with the size and modification time recorded then, whose documents are all still stored."""
+    if record is None or (record.size, record.mtime_ns) != (size, mtime_ns) or not record.doc_ids:
+        return False
+    return len(content_hashes(record.doc_ids)) == len(set(record.doc_ids))  # none deleted since
+
+
 class Indexer:
     """Writes documents into one collection with one embedder."""
 
@@ -133,12 +174,14 @@ class Indexer:
         batch_documents: int | None = None,
         save_every_s: float = 60.0,
         limits: "FileLimits | None" = None,
+        writers: int = 1,
     ):
         self.collection = collection
         self.embedder = embedder
         self.batch_documents = batch_documents or default_batch_documents(embedder)
         self.save_every_s = save_every_s
         self.limits = limits or FileLimits()
+        self.writers = max(1, int(writers))  # index_paths: >1 writes that many sealed segments at once (indexer.writers)
 
     @cached_property
     def chunker(self) -> Chunker:
@@ -209,6 +252,11 @@ class Indexer:
         if batch.prepared:
             self.collection.write(batch.prepared)
         self.collection.store.record_files(batch.files)
+        self.count(batch, report, warn)
+
+    @staticmethod
+    def count(batch: Batch, report: IndexReport, warn: Callable[[str], None] | None = None) -> None:
+        """Count a written batch into the report."""
         report.unchanged += batch.unchanged
         report.skipped += batch.skipped
         for warning in batch.warnings:
@@ -240,6 +288,9 @@ class Indexer:
         A file whose size and modification time match what was recorded when it was indexed is not read
         again; rehash reads every file and compares content hashes instead. on_warning is called with
         each warning as it happens (they are also collected in the report).
+        With writers > 1, batches go to that many sealed segments written at once (indexer.writers), made
+        live together every save_every_s and at the end (also when the run stops early); a crash loses
+        only what was written since the last of those commits, and a re-run redoes it.
         """
         with self.collection.writing("a `quarry index` job"):
             return _IndexRun(self, progress, on_progress, confine, rehash, on_warning).run([Path(p) for p in paths], prune)
@@ -266,6 +317,10 @@ class _IndexRun:
         self.bytes_chunked = 0
         self.chunks_known = 0
         self.chunks_done = 0
+        # --writers N: batches written to sealed segments, not yet live; their files and hashes wait with them
+        self.parallel = ParallelWriters(self.collection, indexer.writers) if indexer.writers > 1 else None
+        self.unsealed_files: list[FileRecord] = []
+        self.unsealed: dict[str, str] = {}  # doc id -> content hash written but not committed
 
     # warnings and progress -----------------------------------------------------------------------
     def warn(self, message: str) -> None:
@@ -318,12 +373,28 @@ class _IndexRun:
 
     # batches --------------------------------------------------------------------------------------
     def commit(self, batch: Batch, count: int) -> None:
-        self.indexer.commit(batch, self.report, self.warn)
+        if self.parallel is None:
+            self.indexer.commit(batch, self.report, self.warn)
+        else:
+            if batch.prepared:
+                self.parallel.submit(batch.prepared)
+            self.unsealed.update(batch.hashes)
+            self.unsealed_files += batch.files
+            self.indexer.count(batch, self.report, self.warn)
         self.advance(count)
         self.publish()
         if time.monotonic() - self.last_save > self.indexer.save_every_s:
+            self.seal()
             self.collection.save_index()
             self.last_save = time.monotonic()
+
+    def seal(self) -> None:
+        """--writers N: make what the writers wrote live (one commit), then remember its files."""
+        if self.parallel is None:
+            return
+        self.parallel.commit()
+        self.store.record_files(self.unsealed_files)
+        self.unsealed_files, self.unsealed = [], {}
 
     def flush(self) -> None:
         """Hand the pending documents to the worker, and commit the batch it finished before them."""
@@ -333,7 +404,9 @@ class _IndexRun:
             self.embedding = None
             previous = (future.result(), count)
         if self.pending:
-            batch = self.indexer.diff(list(self.pending), in_flight=previous[0].hashes if previous else None)
+            in_flight = dict(self.unsealed)
+            in_flight.update(previous[0].hashes if previous else {})
+            batch = self.indexer.diff(list(self.pending), in_flight=in_flight)
             batch.files, batch.source_bytes = list(self.pending_files), self.pending_bytes
             self.embedding = (self.ahead.submit(self.indexer.embed, batch, self.on_chunked, self.on_embedded), len(self.pending))
             self.pending.clear()
@@ -344,37 +417,10 @@ class _IndexRun:
 
     # files ------------------------------------------------------------------------------------------
     def file_id(self, source: SourceFile, records: dict[str, FileRecord], by_source: dict[str, list[str]]) -> str:
-        """The id a file was first given (recorded, or found by its path in an older collection), else a new one."""
-        key = str(source.path)
-        if key in records:
-            return records[key].doc_id
-        old = [i for i in by_source.get(key, []) if "#" not in i]
-        if len(old) == 1:
-            return old[0]
-        # a new file in a tree this collection already holds is named below the same anchor
-        root = next((r for r in self.roots if source.path.is_relative_to(r)), None)
-        doc_id = id_below(root, source.path) if root is not None else source.doc_id
-        holder = self.collection.get_document(doc_id)
-        if holder is not None and holder.source and holder.source != key:  # the id names another file
-            return source.path.as_posix().lstrip("/")
-        return doc_id
-
-    @staticmethod
-    def known_roots(records: dict[str, FileRecord]) -> list[Path]:
-        """The anchors of the files already indexed (a record's path minus the part below its id's first name), outermost first."""
-        roots = set()
-        for record in records.values():
-            anchor, _, below = record.doc_id.partition("/")
-            if below and "#" not in below and record.path.endswith("/" + below):
-                root = Path(record.path[: -len(below) - 1])
-                if root.name == anchor:
-                    roots.add(root)
-        return sorted(roots, key=lambda r: len(r.parts))
+        return file_id(source, records, by_source, self.roots, self.collection.get_document)
 
     def unchanged(self, record: FileRecord | None, size: int, mtime_ns: int) -> bool:
-        if self.rehash or record is None or (record.size, record.mtime_ns) != (size, mtime_ns) or not record.doc_ids:
-            return False
-        return len(self.collection.content_hashes(record.doc_ids)) == len(set(record.doc_ids))  # none deleted since
+        return not self.rehash and file_unchanged(record, size, mtime_ns, self.collection.content_hashes)
 
     def load(self, source: SourceFile, records, by_source) -> None:
         try:
@@ -469,7 +515,7 @@ class _IndexRun:
 
         sources = list(discover(paths))  # raises FileNotFoundError before anything is written
         records = self.store.file_records()
-        self.roots = self.known_roots(records)
+        self.roots = known_roots(records)
         by_source = self.collection.ids_by_source() if any(str(s.path) not in records for s in sources) else {}
         unsupported: Counter[str] = Counter()
         for source in sources:
@@ -498,12 +544,18 @@ class _IndexRun:
                 self.load(source, records, by_source)
             while self.pending or self.embedding is not None:
                 self.flush()
+            self.seal()
             self.store.record_files(self.pending_files)  # files whose every document was already flushed
             self.publish()
             if prune:
                 self.prune(paths)
+        except BaseException:
+            self.ahead.shutdown(wait=True, cancel_futures=True)
+            self.close_writers(failing=True)
+            raise
         finally:
             self.ahead.shutdown(wait=True, cancel_futures=True)  # a batch not committed is dropped, never half-written
+            self.close_writers()
             self.bar.close()
             self.collection.save_index()
         for suffix, count in sorted(unsupported.items()):
@@ -511,6 +563,23 @@ class _IndexRun:
             self.report.warnings.append(f"ignored {count} file(s) of unsupported type {suffix!r}{hint}")
         self.report.seconds = time.perf_counter() - self.started
         return self.report
+
+    def close_writers(self, failing: bool = False) -> None:
+        """A run that stops early keeps every batch its writers finished (as the base path keeps committed
+        ones); when that commit fails too, the unsealed segments are dropped and the first error stands."""
+        parallel = self.parallel
+        if parallel is None:
+            return
+        try:
+            with self.collection._storage_errors():
+                self.seal()
+        except BaseException:
+            parallel.abort()
+            if not failing:
+                raise
+        finally:
+            parallel.close()
+            self.parallel = None
 
     def prune(self, paths: list[Path]) -> None:
         for root in paths:

@@ -163,14 +163,14 @@ class SegmentSet:
         store = self.store(name)
         ids, vectors = store.present_vectors(np.asarray(local, np.int64))
         if len(ids):
-            docs = self._doc_of(store, ids)
+            docs = self.doc_of(store, ids)
             alive = self.live_ids(name, docs.values())
             keep = np.array([docs.get(int(i)) in alive for i in ids], dtype=bool)
             ids, vectors = ids[keep], vectors[keep]
         return global_id(ordinal, ids).astype(np.int64), vectors
 
     @staticmethod
-    def _doc_of(store: Store, ids: np.ndarray) -> dict[int, str]:
+    def doc_of(store: Store, ids: np.ndarray) -> dict[int, str]:
         out: dict[int, str] = {}
         for part, marks in in_batches([int(i) for i in ids]):
             out.update(store.conn.execute(f"SELECT chunk_id, doc_id FROM chunks WHERE chunk_id IN ({marks})", part).fetchall())

@@ -293,6 +293,24 @@ def located(conn: sqlite3.Connection, doc_ids: Sequence[str]) -> dict[str, str]:
     return found
 
 
+def sealed_chunk_ids(conn: sqlite3.Connection, collection_dir: Path) -> np.ndarray:
+    """Collection-wide ids of every live row of the sealed segments, read without writing (what `quarry check` compares
+    the vector index with). Raises sqlite3.Error or OSError when a listed segment cannot be read."""
+    parts = []
+    for name, ordinal in live_segments(conn):
+        docs = {r[0] for r in conn.execute("SELECT doc_id FROM segment_documents WHERE segment = ?", (name,))}
+        path = segment_path(collection_dir, name) / DATABASE
+        if not path.is_file():
+            raise FileNotFoundError(f"segment {name!r} is listed as live but {path} is missing")
+        seg = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        try:
+            rows = seg.execute("SELECT chunk_id, doc_id FROM chunks ORDER BY chunk_id").fetchall()
+        finally:
+            seg.close()
+        parts.append(global_id(ordinal, np.asarray([cid for cid, doc in rows if doc in docs], np.int64)).astype(np.int64))
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
 def orphans(collection_dir: Path, live: Iterable[str]) -> list[Path]:
     """Folders under segments/ that no commit lists: unfinished writes, or segments merged away."""
     root = segments_dir(collection_dir)

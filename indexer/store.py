@@ -55,7 +55,9 @@ CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, ordinal);
 # (their languages read as unknown until documents are re-indexed).
 LANGUAGE_SCHEMA = "CREATE TABLE IF NOT EXISTS doc_languages (doc_id TEXT PRIMARY KEY, language TEXT NOT NULL, chars INTEGER NOT NULL)"
 # kept apart so `quarry check --repair` can rebuild the full-text index from the chunks
-FTS_SCHEMA = "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='unicode61 remove_diacritics 2')"
+FTS_TOKENIZE = "unicode61 remove_diacritics 2"
+FTS_SCHEMA = f"CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(text, title, tokenize='{FTS_TOKENIZE}')"
+FTS_WEIGHTS = (1.0, 0.3)  # bm25() weights of the text and title columns
 _SCHEMA += FTS_SCHEMA + ";\n"
 
 # Where sealed segments (indexer.segments) hold documents; made by the first segment commit.
@@ -152,14 +154,19 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_LEXICAL_TERMS = 64
 
 
-def fts_query(text: str, max_terms: int = MAX_LEXICAL_TERMS, segmented: bool = False) -> str | None:
-    """A user's words -> an FTS5 OR query of quoted terms (no operator injection); None if no words.
+def fts_terms(text: str, max_terms: int = MAX_LEXICAL_TERMS, segmented: bool = False) -> list[str]:
+    """A user's words -> the distinct terms a lexical query looks for (stopwords dropped when others remain).
 
     segmented: the store indexes unspaced scripts a character per token (indexer.segment), so their
     runs in the query become phrases of adjacent characters."""
     words = [w.lower() for w in (query_terms(text) if segmented else _WORD.findall(text))]
     kept = [w for w in words if w not in _STOPWORDS] or words
-    unique = list(dict.fromkeys(kept))[:max_terms]
+    return list(dict.fromkeys(kept))[:max_terms]
+
+
+def fts_query(text: str, max_terms: int = MAX_LEXICAL_TERMS, segmented: bool = False) -> str | None:
+    """A user's words -> an FTS5 OR query of quoted terms (no operator injection); None if no words."""
+    unique = fts_terms(text, max_terms, segmented)
     if not unique:
         return None
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in unique)
@@ -434,12 +441,12 @@ class Store:
             return []
         if where is None:
             rows = self.conn.execute(
-                "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
+                f"SELECT rowid, bm25(chunks_fts, {FTS_WEIGHTS[0]}, {FTS_WEIGHTS[1]}) AS s FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY s LIMIT ?",
                 (match, k),
             ).fetchall()
         else:
             rows = self.conn.execute(
-                "SELECT rowid, bm25(chunks_fts, 1.0, 0.3) AS s FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN"
+                f"SELECT rowid, bm25(chunks_fts, {FTS_WEIGHTS[0]}, {FTS_WEIGHTS[1]}) AS s FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN"
                 f" (SELECT c.chunk_id FROM chunks c JOIN documents d ON d.doc_id = c.doc_id WHERE {where.sql})"
                 " ORDER BY s LIMIT ?",
                 (match, *where.params, k),

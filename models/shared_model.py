@@ -31,6 +31,12 @@ class SharedModel:
         self._model = None
         self._backend_in_use: str | None = None
 
+    def spec(self) -> dict:
+        """The constructor's arguments: how another process (a Ray worker) makes the same model."""
+        return dict(reference=self.reference, device=self._device, dtype=self._dtype, batch_size=self._batch_size,
+                    allow_downloads=self.allow_downloads, backend=self.backend,
+                    cache_dir=None if self.cache_dir is None else str(self.cache_dir))  # fmt: skip
+
     @cached_property
     def choice(self) -> DeviceChoice:
         """Chosen on first use: asking torch about CUDA imports it (seconds), which a lexical search never needs."""

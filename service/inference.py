@@ -88,6 +88,10 @@ class GuardedEmbedder:
     dimension = property(lambda self: self.embedder.dimension)
     max_seq_length = property(lambda self: self.embedder.max_seq_length)
 
+    def spec(self) -> dict:
+        """How another process (a Ray worker) makes the same model."""
+        return self.embedder.spec()
+
     @property
     def tokenizer(self):
         return _LockedTokenizer(self.embedder.tokenizer, self.lock)

@@ -14,6 +14,7 @@ from indexer.formats.ocr import configure_ocr
 from indexer.layout import Manifest
 from indexer.pipeline import FileLimits, Indexer
 from indexer.vectors.base import set_faiss_threads
+from indexer.writers import default_writers
 from models import Embedder, ModelLoadError, Reranker, available_offline
 from models.prefixes import known_prefixes
 from service.search.fusion import FusionConfig
@@ -138,6 +139,14 @@ class Runtime:
         query, document = self.settings.query_prefix, self.settings.document_prefix
         return (known[0] if query is None else query), (known[1] if document is None else document)
 
+    def ray_options(self, address: str | None = None):
+        """How the ray engine starts or joins Ray (indexer.engines.ray_setup; Ray itself is imported only by a job)."""
+        from indexer.engines.ray_setup import RayOptions
+
+        s = self.settings
+        return RayOptions(address=address or s.ray_address, node_ip=s.ray_node_ip, num_cpus=s.ray_cpus,
+                          embed_actors=s.ray_embed_actors, stall_timeout_s=s.ray_stall_timeout)  # fmt: skip
+
     def open_or_create(self, name: str) -> Collection:
         if self.catalog.exists(name):
             return self.open_collection(name)
@@ -170,8 +179,12 @@ class Runtime:
     def file_limits(self) -> FileLimits:
         return FileLimits(self.settings.max_file_bytes, self.settings.max_document_chars)
 
-    def indexer(self, collection: Collection) -> Indexer:
-        return Indexer(collection, self.embedder, limits=self.file_limits)
+    @property
+    def index_writers(self) -> int:
+        return self.settings.index_writers or default_writers()
+
+    def indexer(self, collection: Collection, writers: int | None = None) -> Indexer:
+        return Indexer(collection, self.embedder, limits=self.file_limits, writers=writers or self.index_writers)
 
     def close(self) -> None:
         self.catalog.close()

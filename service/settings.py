@@ -197,8 +197,40 @@ class Settings(BaseSettings):
         "", description="comma-separated server folders that batch indexing jobs may read; empty disables path jobs "
         "(archive uploads work without it)"
     )
+    index_writers: int | None = Field(
+        None, ge=1, le=64,
+        description="segments `quarry index` and batch jobs write at once (each a thread with its own SQLite file; "
+        "`quarry index --writers N` overrides it for one run). Unset: min(4, cores / 2), at least 1, so the other "
+        "cores read, chunk and embed; 1 writes into the collection's base database as before segments existed",
+    )
+    merge_interval_s: float = Field(
+        30.0, ge=0,
+        description="how often the server looks for sealed segments to merge (a tiered policy: the smallest "
+        "are merged once there are more than 8, a segment over 30% dead rows is rewritten); 0 turns the "
+        "background merge off (`quarry optimize` still merges on demand)",
+    )
     job_batch_documents: int | None = Field(
         None, ge=1, le=4096, description="documents per transaction in batch jobs (unset: 64 on CPU, 512 on a GPU)"
+    )
+    job_engine: Literal["local", "ray"] = Field(
+        "local", description="where batch jobs run: `local` (the server's own process) or `ray` (a Ray cluster: "
+        "needs `pip install -e \".[ray]\"`; see docs/performance.md, scale-out)"
+    )
+    ray_address: str | None = Field(
+        None, description="the Ray cluster the ray engine joins (host:port of the head node); unset: each job starts "
+        "a local Ray and stops it when done. `quarry index --ray-address` overrides it"
+    )
+    ray_node_ip: str = Field(
+        "127.0.0.1", description="the address this machine uses in Ray; 127.0.0.1 keeps every Ray process on loopback "
+        "(one machine); a multi-machine cluster needs the address the other nodes reach this one at"
+    )
+    ray_cpus: int | None = Field(None, ge=2, description="CPUs of the local Ray the ray engine starts (unset: all cores)")
+    ray_embed_actors: int | None = Field(
+        None, ge=1, description="most embedding actors of the ray engine (unset: one per GPU, else one per CPU but one)"
+    )
+    ray_stall_timeout: float = Field(
+        900.0, gt=0, description="seconds the ray engine waits for a block to come out of its pipeline before it fails "
+        "(a stage waiting for CPUs or GPUs no node has free would otherwise wait silently); nothing is committed then"
     )
     # chat frontends: RAG context and MCP (issue 7)
     context_score_threshold: float = Field(
@@ -350,6 +382,14 @@ class Settings(BaseSettings):
     def _overlap(self) -> "Settings":
         if self.chunk_overlap >= self.chunk_size // 2:
             raise ValueError(f"chunk_overlap ({self.chunk_overlap}) must be less than half of chunk_size ({self.chunk_size})")
+        return self
+
+    @model_validator(mode="after")
+    def _job_engine(self) -> "Settings":
+        import importlib.util
+
+        if self.job_engine == "ray" and importlib.util.find_spec("ray") is None:
+            raise ValueError('QUARRY_JOB_ENGINE=ray needs Ray Data, which is not installed: pip install -e ".[ray]"')
         return self
 
     @property

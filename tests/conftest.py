@@ -64,3 +64,25 @@ def settings_env(tmp_path, monkeypatch, tiny_embedder_path):
     for name, value in TEST_SETTINGS.items():
         monkeypatch.setenv(f"QUARRY_{name.upper()}", str(value))
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A 2-node local Ray cluster (1 CPU each, 127.0.0.1 only) for the tests marked `ray`; its address.
+
+    The engine joins it by address, as `quarry index --engine ray --ray-address` would, and leaves it running
+    for the next test; it is shut down when the session ends.
+    """
+    from indexer.engines.ray_setup import import_ray
+
+    import_ray("127.0.0.1")  # usage stats off, loopback kept: before anything imports ray
+    from ray.cluster_utils import Cluster
+
+    node = dict(num_cpus=1, node_ip_address="127.0.0.1", object_store_memory=150 * 2**20)
+    cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    try:
+        cluster.add_node(**node)
+        cluster.wait_for_nodes()
+        yield cluster.address
+    finally:
+        cluster.shutdown()

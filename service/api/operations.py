@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 
+from indexer.merge import BackgroundMerger
 from service.api.observe import RequestObserver
 from service.jobs.manager import JobManager
 from service.metrics import Metrics
@@ -33,13 +34,20 @@ def install_operations(app: FastAPI, settings: Settings) -> None:
             state.searcher.observers.append(metrics.observe_search)  # every search entrance, one observer
             jobs = JobManager(
                 settings.data_dir, settings.job_root_paths, state.collection, state.embedder, settings.job_batch_documents,
-                limits=state.runtime.file_limits,
+                limits=state.runtime.file_limits, engine=settings.job_engine, writers=state.runtime.index_writers,
+                ray_options=state.runtime.ray_options() if settings.job_engine == "ray" else None,
             )
             jobs.start()  # resumes jobs a stop interrupted
             app.state.jobs = jobs
+            merger = None
+            if settings.merge_interval_s > 0:  # compacts sealed segments (indexer.merge) while searches go on
+                merger = BackgroundMerger(state.runtime.catalog.opened, settings.merge_interval_s)
+                merger.start()
             try:
                 yield value
             finally:
+                if merger is not None:
+                    await to_thread.run_sync(merger.close)
                 await to_thread.run_sync(jobs.close)  # at a batch boundary, before the models close
 
     app.router.lifespan_context = lifespan

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from indexer.catalog import Catalog
-from service.cli.common import settings_from_args
+from service.cli.common import catalog_from_args
 
 
 def register(subparsers) -> None:
@@ -28,13 +27,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_restore)
 
 
-def _catalog(args) -> Catalog:
-    settings = settings_from_args(args)
-    return Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
-
-
 def cmd_snapshot(args) -> int:
-    info = _catalog(args).snapshot(args.collection, Path(args.out))
+    info = catalog_from_args(args).snapshot(args.collection, Path(args.out))
     if args.json:
         print(json.dumps({"snapshot": str(args.out), **vars(info)}))
     else:
@@ -44,7 +38,7 @@ def cmd_snapshot(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    catalog = _catalog(args)
+    catalog = catalog_from_args(args)
     collection = catalog.restore(Path(args.snapshot), args.collection)
     counts = collection.counts()
     catalog.close()

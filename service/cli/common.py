@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from service.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from indexer.catalog import Catalog
     from service.runtime import Runtime
 
 
@@ -15,6 +16,14 @@ def settings_from_args(args, **overrides) -> Settings:
     if getattr(args, "data_dir", None):
         overrides["data_dir"] = args.data_dir
     return load_settings(**overrides)
+
+
+def catalog_from_args(args) -> Catalog:
+    """The collections alone, for commands that load no model (delete, optimize, snapshot, restore)."""
+    from indexer.catalog import Catalog
+
+    settings = settings_from_args(args)
+    return Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
 
 
 def runtime_from_args(args) -> Runtime:

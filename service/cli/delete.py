@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from indexer.catalog import Catalog
 from indexer.sources import delete_targets
-from service.cli.common import settings_from_args
+from service.cli.common import catalog_from_args
 
 
 def register(subparsers) -> None:
@@ -23,8 +22,7 @@ def register(subparsers) -> None:
 
 
 def cmd_delete(args) -> int:
-    settings = settings_from_args(args)
-    catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
+    catalog = catalog_from_args(args)
     try:
         collection = catalog.open(args.collection)
         found, missing = delete_targets(collection, args.targets, dry_run=args.dry_run)

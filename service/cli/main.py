@@ -9,9 +9,10 @@ import logging
 import os
 import sys
 
+from indexer.engines import ENGINES
 from indexer.errors import QuarryError
 from models import ModelLoadError
-from service.cli import backup, check, delete, mcp, serve
+from service.cli import backup, check, delete, mcp, optimize, serve
 from service.cli import eval as eval_commands
 from service.cli.common import runtime_from_args, settings_from_args
 from service.search.fusion import profile_for
@@ -41,18 +42,32 @@ def cmd_index(args) -> int:
     for raw in args.paths:  # fail before loading any model or touching the collection
         if not os.path.exists(raw):
             raise FileNotFoundError(f"path not found: {raw}")
+    if args.ray_address and args.engine != "ray":
+        raise ValueError("--ray-address needs --engine ray")
+    if args.engine == "ray":
+        from indexer.engines.ray_setup import check_reachable, import_ray
+
+        import_ray(runtime.settings.ray_node_ip)  # a missing package, or nothing at the address: one line,
+        if args.ray_address or runtime.settings.ray_address:  # before any model loads or collection is made
+            check_reachable(args.ray_address or runtime.settings.ray_address)
     collection = runtime.open_or_create(args.collection)
-    indexer = runtime.indexer(collection)
     from indexer.pipeline import FileLimits
 
-    limits = indexer.limits
-    indexer.limits = FileLimits(
+    limits = runtime.file_limits
+    limits = FileLimits(
         limits.max_file_bytes if args.max_file_bytes is None else args.max_file_bytes or None,
         limits.max_document_chars if args.max_document_chars is None else args.max_document_chars or None,
         "QUARRY_MAX_FILE_BYTES, or --max-file-bytes", "QUARRY_MAX_DOCUMENT_CHARS, or --max-document-chars",
     )
-    if args.batch_documents:
-        indexer.batch_documents = args.batch_documents
+    if args.engine == "ray":
+        from indexer.engines.ray_engine import RayIndexJob
+
+        indexer = RayIndexJob(collection, runtime.embedder.spec(), runtime.ray_options(args.ray_address), limits)
+    else:
+        indexer = runtime.indexer(collection, args.writers)
+        indexer.limits = limits
+        if args.batch_documents:
+            indexer.batch_documents = args.batch_documents
     printed: list[str] = []
     report = indexer.index_paths(
         args.paths, prune=args.prune, progress=False if args.no_progress else None, rehash=args.rehash,
@@ -172,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip (with a warning) files over N bytes (default: QUARRY_MAX_FILE_BYTES, 100,000,000; 0: no limit)")
     p.add_argument("--max-document-chars", type=int, metavar="N",
                    help="skip (with a warning) documents over N characters (default: QUARRY_MAX_DOCUMENT_CHARS, 2,000,000; 0: no limit)")
+    p.add_argument("--writers", type=int, metavar="N", help="segments written at once (default: QUARRY_INDEX_WRITERS, "
+                   "else min(4, cores / 2)); 1 writes into the base database as before")
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: this process; ray: a Ray cluster (pip install -e \".[ray]\"; docs/performance.md)")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="with --engine ray: join the Ray cluster at host:port (default: QUARRY_RAY_ADDRESS, else a local Ray)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_index)
@@ -189,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
-    for command in (serve, check, delete, backup, mcp, eval_commands):
+    for command in (serve, check, delete, optimize, backup, mcp, eval_commands):
         command.register(sub)
     return parser
 

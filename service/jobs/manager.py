@@ -194,13 +194,18 @@ class JobManager:
         embedder,
         batch_documents: int | None = None,
         limits: FileLimits | None = None,
+        writers: int = 1,
+        engine: str = "local",
+        ray_options=None,
     ):
         self.roots = roots
+        self.engine, self.ray_options = engine, ray_options  # QUARRY_JOB_ENGINE: local, or ray (indexer.engines)
         self.uploads = Path(data_dir) / "uploads"
         self.open_collection = open_collection
         self.embedder = embedder
         self.batch_documents = batch_documents
         self.limits = limits or FileLimits()  # per file and per document, as for `quarry index`
+        self.writers = writers
         self.job_store = JobStore(Path(data_dir) / "jobs.sqlite")
         self._jobs: dict[str, Job] = {job.id: job for job in self.job_store.load()}
         self._lock = threading.Lock()
@@ -323,9 +328,15 @@ class JobManager:
                     raise JobPathNotFound(f"the unpacked archive of job {job.id} is gone from {path}")
             else:
                 path, root = check_job_path(job.path, self.roots)  # the roots may have changed since it was queued
-            indexer = Indexer(
-                self.open_collection(job.collection), self.embedder, batch_documents=self.batch_documents, limits=self.limits
-            )
+            collection = self.open_collection(job.collection)
+            if self.engine == "ray":  # the whole job commits at its end: a cancel keeps nothing of it
+                from indexer.engines.ray_engine import RayIndexJob
+
+                indexer = RayIndexJob(collection, self.embedder.spec(), self.ray_options, self.limits)
+            else:
+                indexer = Indexer(
+                    collection, self.embedder, batch_documents=self.batch_documents, limits=self.limits, writers=self.writers
+                )
             report = indexer.index_paths([path], progress=False, on_progress=on_progress, confine=root)
             state, message = "succeeded", report.summary()
         except _Stop as stop:

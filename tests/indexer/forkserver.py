@@ -51,6 +51,19 @@ def _install_kill_point(point: str, nth: int) -> None:
             original_atomic(path, text)
 
         layout_module.atomic_write_text = atomic
+    elif point == "segment_write":  # --writers N: a writer thread inside its segment's transaction
+        from indexer.segments import SegmentWriter
+
+        original_write = SegmentWriter.write
+        SegmentWriter.write = lambda self, prepared: _die() if hit() else original_write(self, prepared)
+    elif point == "segment_seal":  # a segment complete in its temp folder, not yet renamed
+        import indexer.segments as segments_module
+
+        original_seal = segments_module._seal
+        segments_module._seal = lambda temp, final, info: _die() if hit() else original_seal(temp, final, info)
+    elif point == "segment_commit":  # segments sealed under their names, the commit not reached
+        original_commit = Collection.commit_segments
+        Collection.commit_segments = lambda self, names, deletes=None: _die() if hit() else original_commit(self, names, deletes)
     else:
         raise ValueError(f"unknown kill point {point!r}")
 
@@ -63,6 +76,16 @@ def _child(job: dict) -> int:
         os.dup2(devnull, 2)
     if job.get("die_at"):
         _install_kill_point(job["die_at"], int(job.get("nth", 1)))
+    if job.get("seal_every_batch"):  # --writers N commits its segments after every batch, not every minute
+        from indexer.pipeline import Indexer
+
+        original_init = Indexer.__init__
+
+        def init(self, *args, **kwargs):
+            original_init(self, *args, **kwargs)
+            self.save_every_s = 0.0
+
+        Indexer.__init__ = init
     if job.get("script") == "upsert_delete":
         return _upsert_delete(job["argv"])
     from service.cli.main import main

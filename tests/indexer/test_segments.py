@@ -135,3 +135,37 @@ def test_uncommitted_segments_are_orphans(make, tiny_embedder, tiny_embedder_pat
     assert again.counts() == {"documents": 0, "chunks": 0}
     assert len(orphans(c.directory, [])) == 2 and segments_dir(c.directory).is_dir()
     again.close()
+
+
+def test_check_sees_segments_and_repair_removes_orphans(make, tiny_embedder):
+    from indexer.integrity import check_collection, repair_collection
+
+    c = make("c")
+    c.write(prepared(c, tiny_embedder, ["d0"]))
+    commit_segments(c, [write_segment(c.directory, "live", prepared(c, tiny_embedder, ["d1", "d2"]))])
+    write_segment(c.directory, "orphan", prepared(c, tiny_embedder, ["d3"]))  # crashed before its commit
+    c.save_index()
+    report = check_collection(c.directory)
+    assert report.healthy, report.findings
+    assert (report.documents, report.chunks) == (3, 3)
+    assert [f.area for f in report.warnings] == ["segments"] and "orphan" in report.warnings[0].message
+    actions = repair_collection(c.directory)
+    assert any("orphan" in a for a in actions)
+    assert [p.name for p in segments_dir(c.directory).iterdir()] == ["live"]
+    assert check_collection(c.directory).findings == []
+
+
+def test_snapshot_and_restore_carry_the_segments(make, tiny_embedder, catalog, tmp_path):
+    from indexer.backup import verify_snapshot
+
+    c = make("c")
+    c.write(prepared(c, tiny_embedder, ["d0"]))
+    commit_segments(c, [write_segment(c.directory, "s1", prepared(c, tiny_embedder, ["d1", "d2"]))])
+    write_segment(c.directory, "orphan", prepared(c, tiny_embedder, ["d3"]))
+    info = catalog.snapshot("c", tmp_path / "snap")
+    assert (info.documents, info.chunks) == (3, 3)
+    assert sorted(info.files) == ["collection.json", "quarry.sqlite", "segments/s1/quarry.sqlite", "segments/s1/segment.json"]
+    verify_snapshot(tmp_path / "snap")
+    restored = catalog.restore(tmp_path / "snap", "copy")
+    assert restored.counts() == c.counts() and restored.get_document("d2").text == TEXTS["d2"]
+    consistent(restored)
