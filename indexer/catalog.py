@@ -110,6 +110,21 @@ class Catalog:
         collection.save_index()
         return collection
 
+    def swap_in(self, name: str, built: Path) -> None:
+        """Replace collection `name` by the complete collection directory `built` (a reindex's copy, beside it).
+        Two renames: a crash between them leaves the old copy as `.NAME.old`, and the new one complete."""
+        with self._lock:
+            path = self.path(name)
+            collection = self._open.pop(name, None)
+            if collection is not None:
+                collection.close()
+            old = path.with_name(f".{name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            path.rename(old)
+            Path(built).rename(path)
+            shutil.rmtree(old, ignore_errors=True)
+
     def delete(self, name: str) -> None:
         with self._lock:
             if not self.exists(name):

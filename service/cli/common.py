@@ -30,3 +30,21 @@ def runtime_from_args(args) -> Runtime:
     from service.runtime import Runtime  # imported when a command needs it: `quarry --help` stays fast
 
     return Runtime(settings_from_args(args))
+
+
+def add_training_arguments(p, output_help: str, negatives: int, epochs: int, batch_help: str = "", length_help: str = "") -> None:
+    """The options `train-reranker` and `train-embedder` share: where the labels come from, and the training loop."""
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder (as `quarry eval` takes): its qrels are the labels")
+    source.add_argument("--pairs", metavar="FILE.jsonl", help='JSONL lines {"query", "positive(s)", "negative(s)"?}')
+    p.add_argument("--collection", "-c", help="collection whose retriever mines hard negatives for --pairs")
+    p.add_argument("--output", "-o", required=True, help=output_help)
+    p.add_argument("--split", default="test", help="qrels split with --dataset")
+    p.add_argument("--negatives", type=int, default=negatives, help="hard negatives per positive, mined with the retriever")
+    p.add_argument("--max-positives", type=int, default=8, help="positives per query (highest grades first)")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--batch-size", type=int, default=16, help=batch_help or None)
+    p.add_argument("--learning-rate", type=float, default=2e-5)
+    p.add_argument("--max-length", type=int, default=128, help=length_help or None)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--json", action="store_true")

@@ -8,7 +8,7 @@ import sys
 import time
 
 from indexer.beir import load_beir
-from service.cli.common import runtime_from_args
+from service.cli.common import add_training_arguments, runtime_from_args
 from service.search.options import MODES
 
 RERANK_SUFFIX = "+rerank"
@@ -94,21 +94,8 @@ def register(subparsers) -> None:
     p.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser("train-reranker", help="fine-tune a cross-encoder on labelled pairs")
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder: its qrels are the labels")
-    source.add_argument("--pairs", metavar="FILE.jsonl", help='JSONL lines {"query", "positive(s)", "negative(s)"}')
-    p.add_argument("--collection", "-c", help="collection whose retriever mines hard negatives for --pairs")
-    p.add_argument("--output", "-o", required=True, help="directory for the trained CrossEncoder")
+    add_training_arguments(p, "directory for the trained CrossEncoder", negatives=4, epochs=1)
     p.add_argument("--base", default="", help="CrossEncoder directory or model to start from (default: bundled MiniLM + new head)")
-    p.add_argument("--split", default="test", help="qrels split with --dataset")
     p.add_argument("--folds", type=int, default=0, help="k-fold by query: report every held-out fold, then train on all")
     p.add_argument("--held-out", type=float, default=0.2, help="share of queries held out when --folds is not given")
-    p.add_argument("--negatives", type=int, default=4, help="hard negatives per positive, mined with the retriever")
-    p.add_argument("--max-positives", type=int, default=8, help="positives per query (highest grades first)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=2e-5)
-    p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--seed", type=int, default=13)
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train_reranker)

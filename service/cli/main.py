@@ -13,6 +13,7 @@ from indexer.engines import ENGINES
 from indexer.errors import QuarryError
 from models import ModelLoadError
 from service.cli import backup, check, delete, mcp, optimize, serve
+from service.cli import embedder as embedder_commands
 from service.cli import eval as eval_commands
 from service.cli.common import runtime_from_args, settings_from_args
 from service.search.fusion import profile_for
@@ -210,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collections", help="list collections with their counts")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_collections)
-    for command in (serve, check, delete, optimize, backup, mcp, eval_commands):
+    for command in (serve, check, delete, optimize, backup, mcp, eval_commands, embedder_commands):
         command.register(sub)
     return parser
 

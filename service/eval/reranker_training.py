@@ -83,14 +83,15 @@ def retrieve(searcher: Searcher, collection: Collection, query: str, depth: int)
     return out
 
 
-def mine_negatives(items: list[LabelledQuery], searcher: Searcher, collection: Collection, per_positive: int, depth: int = 100) -> None:
-    """Hard negatives: the retriever's top hits that are not labelled relevant (judged ids, or positive texts)."""
+def mine_negatives(items: list[LabelledQuery], searcher: Searcher, collection: Collection, per_positive: int, depth: int = 100, hits=None) -> None:
+    """Hard negatives: the retriever's top hits that are not labelled relevant (judged ids, or positive texts).
+    hits: item -> its (doc id, text, score) hits already searched, instead of searching again."""
     for item in items:
         wanted = per_positive * len(item.positives) - len(item.negatives)
         if wanted <= 0:
             continue
         relevant = {d for d, g in item.judged.items() if g > 0}
-        for doc_id, text, _ in retrieve(searcher, collection, item.query, depth):
+        for doc_id, text, _ in hits(item) if hits else retrieve(searcher, collection, item.query, depth):
             if wanted <= 0:
                 break
             if doc_id in relevant or text in item.positives or text in item.negatives:
@@ -190,7 +191,7 @@ def train_from_args(runtime, args) -> dict:
         shutil.rmtree(scratch, ignore_errors=True)
     report["output"] = str(final)
     report["seconds"] = round(time.perf_counter() - started, 1)
-    report["held_out_mean"] = _mean_folds(report["folds"])
+    report["held_out_mean"] = mean_folds(report["folds"])
     report["text"] = _format(report)
     return report
 
@@ -207,7 +208,7 @@ def _say(message: str) -> None:
     print(f"train-reranker: {message}", file=sys.stderr, flush=True)
 
 
-def _mean_folds(folds: list[dict]) -> dict:
+def mean_folds(folds: list[dict]) -> dict:
     out = {}
     for phase in ("before", "after"):
         keys = {k for f in folds for k in f[phase]}
