@@ -86,6 +86,9 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=20_000, help="passages")
     parser.add_argument("--batch-documents", type=int, default=None, help="documents per transaction (default: the Indexer's)")
     parser.add_argument("--writers", default="1", help="comma-separated numbers of parallel segment writers to compare (default: 1)")
+    parser.add_argument("--write-only", action="store_true",
+                        help="with --writers: time only the writes of documents chunked and embedded beforehand "
+                        "(the part writers parallelize; SQLite must release the GIL for threads to help)")
     parser.add_argument("--profile", action="store_true", help="also print the top functions by own time (cProfile; slows Python parts)")
     return parser.parse_args(argv)
 
@@ -100,6 +103,9 @@ def main(argv=None) -> None:
     texts = scale_passages(list(corpus.values()), args.limit)
     writers = [int(w) for w in str(args.writers).split(",") if w.strip()]
     runs = []
+    if args.write_only:
+        write_only(args, embedder, texts, writers)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         source = write_corpus_jsonl(texts, Path(tmp) / "corpus.jsonl")
         for n in writers:
@@ -112,6 +118,43 @@ def main(argv=None) -> None:
         print()
     for n, clock, total, report, batch, profiler in runs:
         print_stages(args, n, clock, total, report, batch, profiler)
+
+
+def write_only(args, embedder, texts: list[str], writers: list[int]) -> None:
+    """The write path alone: the same prepared batches written with each number of writers, in this process."""
+    from indexer.collection import Collection
+    from indexer.documents import Document
+    from indexer.layout import Manifest
+    from indexer.pipeline import Indexer
+    from indexer.writers import ParallelWriters
+
+    batch = args.batch_documents or 64
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = Manifest("profile", embedder.reference, embedder.dimension, 200, 32, "flat")
+        with Collection.create(Path(tmp) / "prepare", manifest) as collection:
+            indexer = Indexer(collection, embedder)
+            docs = [Document(f"p{i}", text) for i, text in enumerate(texts)]
+            batches = [indexer.embed(indexer.diff(docs[i : i + batch])).prepared for i in range(0, len(docs), batch)]
+        for run, n in enumerate(writers):
+            with Collection.create(Path(tmp) / f"run{run}-w{n}", manifest) as collection:
+                start = time.perf_counter()
+                if n == 1:
+                    for prepared in batches:
+                        collection.write(prepared)
+                else:
+                    parallel = ParallelWriters(collection, n)
+                    for prepared in batches:
+                        parallel.submit(prepared)
+                    parallel.commit()
+                    parallel.close()
+                seconds = time.perf_counter() - start
+                rows.append([n, seconds, len(texts) / seconds, collection.counts()["chunks"]])
+    base = rows[0][1]
+    for row in rows:
+        row.insert(3, base / row[1])
+    print(table(f"SQLite writes alone (rows + FTS5 + vectors; commit included), by writers: {len(texts):,} passages, "
+                f"{batch} documents per batch", ["writers", "seconds", "passages/s", f"speed-up vs {writers[0]}", "chunks"], rows))  # fmt: skip
 
 
 def run_once(args, embedder, source, directory, writers):

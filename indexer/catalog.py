@@ -131,6 +131,7 @@ class Catalog:
                 raise self._not_found(name)
             collection = self._open.pop(name, None)
             if collection is not None:
+                collection.segments.close()
                 collection.store.close()
             shutil.rmtree(self.path(name))
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import bench_ann, bench_backends, bench_indexing, bench_query, profile_indexing
+from benchmarks import bench_ann, bench_backends, bench_indexing, bench_query, lever_study, profile_indexing
 from benchmarks.common import ndcg_at_10, percentile, scale_passages
 
 WORDS = "bread flour water tire bike chain coffee tea planet sun moon star git commit python file plant".split()
@@ -43,3 +43,13 @@ def test_benchmarks_print_their_tables(beir, tiny_embedder_path, tiny_reranker_p
     for title in ("Vector index: recall@10", "CPU backends", "Indexing throughput", "Query latency"):
         assert f"## {title}" in out
     assert "nDCG@10 change onnx vs torch" in out and "cosine min 1.0" in out
+
+
+def test_lever_study_scores_every_lever_beside_the_default(beir, settings_env, capsys):
+    lever_study.main([str(beir), "--depth", "20"])
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("| set |"))
+    for lever in ("hybrid", "title0.3", "rocchio5/0.5", "rm3_5/10/0.3", "sum0.1", "docfuse"):
+        assert f" {lever} |" in header, lever
+    row = next(line for line in out.splitlines() if line.startswith("| beir |"))
+    assert len(row.split("|")) == len(header.split("|"))
