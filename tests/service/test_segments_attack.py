@@ -3,6 +3,7 @@ must see one collection, never an old or deleted copy held in a sealed segment."
 
 import json
 import shutil
+import threading
 
 import pytest
 
@@ -135,3 +136,42 @@ def test_rest_replace_and_delete_documents_held_by_sealed_segments(settings_env,
         assert client.get("/v1/collections/seg/documents/corpus/saturn.txt").json()["text"].startswith("saturn is a gas")
         listed = client.get("/v1/collections/seg/documents", params={"limit": 100}).json()["documents"]
         assert len(listed) == 11 and "corpus/jupiter.txt" not in {d["doc_id"] for d in listed}
+
+
+@pytest.mark.parametrize("mode", ["lexical", "dense", "hybrid"])
+def test_a_search_racing_optimize_keeps_its_hits(catalog_dir_collection, tiny_embedder, mode):
+    """optimize (or a background merge) commits between a search's retrieval and its fetch of the chunks:
+    the chunk ids it retrieved are renumbered, the documents are all still there. It used to return no hits."""
+    from indexer.merge import optimize
+    from service.search.pipeline import search
+
+    collection = catalog_dir_collection
+    expected = search(collection, tiny_embedder, "bread oven", top_k=5, mode=mode, rerank=False).hits
+    assert len(expected) >= 3 and collection.segments
+    fetch, raced = collection.chunks, threading.Event()
+
+    def chunks_after_optimize(ids):
+        if not raced.is_set():
+            raced.set()
+            optimize(collection)  # lands after this search's retrieval, before its fetch
+        return fetch(ids)
+
+    collection.chunks = chunks_after_optimize
+    result = search(collection, tiny_embedder, "bread oven", top_k=5, mode=mode, rerank=False)
+    assert raced.is_set() and not collection.segments
+    assert [(h.doc_id, h.text) for h in result.hits] == [(h.doc_id, h.text) for h in expected]
+
+
+@pytest.fixture
+def catalog_dir_collection(tmp_path, tiny_embedder, tiny_embedder_path):
+    from indexer.catalog import Catalog
+    from indexer.layout import Manifest
+    from indexer.pipeline import Indexer
+
+    catalog = Catalog(tmp_path / "data")
+    collection = catalog.create(Manifest("c", tiny_embedder_path, tiny_embedder.dimension, chunk_size=32, chunk_overlap=4))
+    Indexer(collection, tiny_embedder, batch_documents=4, writers=4).index_paths([corpus(tmp_path / "corpus")], progress=False)
+    try:
+        yield collection
+    finally:
+        catalog.close()
