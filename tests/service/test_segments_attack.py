@@ -162,6 +162,29 @@ def test_a_search_racing_optimize_keeps_its_hits(catalog_dir_collection, tiny_em
     assert [(h.doc_id, h.text) for h in result.hits] == [(h.doc_id, h.text) for h in expected]
 
 
+def test_a_search_whose_segment_is_merged_away_mid_read_retries(catalog_dir_collection, tiny_embedder):
+    """optimize commits and removes a segment's folder after a search chose that segment, before it opened it:
+    the read fails with "segment missing". The search retrieves again from the new state instead of failing."""
+    from indexer.merge import optimize
+    from service.search.pipeline import search
+
+    collection = catalog_dir_collection
+    expected = search(collection, tiny_embedder, "bread oven", top_k=5, mode="lexical", rerank=False).hits
+    collection.segments.close()  # nothing opened yet: the next read opens each segment
+    open_store, raced = collection.segments.store, threading.Event()
+
+    def store_after_optimize(name):
+        if not raced.is_set():
+            raced.set()
+            optimize(collection)  # folds `name` into the base and removes its folder
+        return open_store(name)
+
+    collection.segments.store = store_after_optimize
+    result = search(collection, tiny_embedder, "bread oven", top_k=5, mode="lexical", rerank=False)
+    assert raced.is_set() and not collection.segments
+    assert [(h.doc_id, h.text) for h in result.hits] == [(h.doc_id, h.text) for h in expected]
+
+
 @pytest.fixture
 def catalog_dir_collection(tmp_path, tiny_embedder, tiny_embedder_path):
     from indexer.catalog import Catalog
@@ -175,3 +198,21 @@ def catalog_dir_collection(tmp_path, tiny_embedder, tiny_embedder_path):
         yield collection
     finally:
         catalog.close()
+
+
+def test_prune_and_rest_replace_then_optimize_keep_only_the_new_state(settings_env, tmp_path, capsys, make_client):
+    folder = segmented(settings_env, tmp_path, capsys)
+    (folder / "moon.txt").unlink()
+    code, out, _ = run(capsys, "index", str(folder), "-c", "seg", "--no-progress", "--writers", "4", "--prune", "--json")
+    assert (json.loads(out)["removed"], json.loads(out)["total_documents"]) == (1, 11)
+    with make_client(merge_interval_s=0) as client:
+        body = {"text": "rye bread is light now", "metadata": {"kind": "new"}}
+        assert client.put("/v1/collections/seg/documents/corpus/rye.txt", json=body).status_code == 200
+    code, out, err = run(capsys, "optimize", "-c", "seg")
+    assert code == 0, err
+    assert lexical(capsys, "tides") == [] and lexical(capsys, "dense dark") == []
+    assert lexical(capsys, "light") == ["corpus/rye.txt"]
+    code, out, err = run(capsys, "check", "-c", "seg")
+    assert code == 0 and "12 documents" not in out, out + err
+    code, out, _ = run(capsys, "collections", "--json")
+    assert [(c["name"], c["documents"]) for c in json.loads(out)] == [("seg", 11)]
