@@ -74,10 +74,13 @@ def prepare(dataset: Path, limit: int, work: Path) -> tuple[Path, list[str]]:
             if n >= limit:
                 break
             out.write(line)
-    with open(dataset / "queries.jsonl") as handle:
-        queries = [json.loads(line)["text"] for line in handle if line.strip()]
     shutil.rmtree(work / "data", ignore_errors=True)
-    return corpus, queries
+    return corpus, _queries(dataset)
+
+
+def _queries(dataset: Path) -> list[str]:
+    with open(dataset / "queries.jsonl") as handle:
+        return [json.loads(line)["text"] for line in handle if line.strip()]
 
 
 def runtime_for(work: Path):
@@ -124,12 +127,16 @@ def written_blocks(collection_dir: Path) -> list[Path]:
 
 
 def kill(args) -> int:
-    corpus, queries = prepare(args.dataset, args.limit, args.work)
-    index_local(args.work, corpus, "reference")
+    if args.reuse and (args.work / "data" / "collections" / "local").is_dir():  # the collections a `compare` run left (same --limit)
+        corpus, queries = args.work / "corpus", _queries(args.dataset)
+        shutil.rmtree(args.work / "data" / "collections" / "killed", ignore_errors=True)
+    else:
+        corpus, queries = prepare(args.dataset, args.limit, args.work)
+        index_local(args.work, corpus, "local")
     env = {**os.environ, "QUARRY_RAY_CPUS": str(args.cpus), "QUARRY_RERANKER": "none", "QUARRY_DEVICE": "cpu"}
     command = cli(args.work, "index", str(corpus), "-c", "killed", "--engine", "ray", "--no-progress")
     driver = subprocess.Popen(command, env=env, start_new_session=True)  # its own group: Ray's leftovers are ours to end
-    target = args.work / "data" / "killed"
+    target = args.work / "data" / "collections" / "killed"
     deadline = time.monotonic() + args.timeout
     while len(written_blocks(target)) < args.after_blocks and driver.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -158,10 +165,16 @@ def kill(args) -> int:
     if args.repair:
         subprocess.run(cli(args.work, "check", "--repair", "-c", "killed"), env=env)
     runtime = runtime_for(args.work)
-    diff = differences(collection_snapshot(runtime, "reference", queries), collection_snapshot(runtime, "killed", queries))
-    print("same documents, chunks, vectors and top 10 as an uninterrupted local run" if not diff else "DIFFERENT: " + "; ".join(diff))
-    print(f"block files left in the collection: {len(written_blocks(target))}")
-    return 1 if diff else 0
+    killed = collection_snapshot(runtime, "killed", queries)
+    failed = False
+    for reference in ("local", "viaray"):  # the uninterrupted local run (and ray run, when compare left one)
+        if runtime.catalog.exists(reference):
+            diff = differences(collection_snapshot(runtime, reference, queries), killed)
+            print(f"vs uninterrupted {reference!r}: " + ("same documents, chunks, vectors and top 10" if not diff else "; ".join(diff)))
+            failed |= bool(diff)
+    live = {name for name, _ in runtime.open_collection("killed").segments.live}
+    print(f"segments: {len(live)} live, {len(written_blocks(target)) - len(live)} left by the killed job (committed by nothing)")
+    return 1 if failed else 0
 
 
 def _group(pgid: int) -> list[int]:
@@ -189,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after-blocks", type=int, default=1, help="kill: kill the driver once this many blocks are written")
     parser.add_argument("--timeout", type=float, default=1800, help="kill: give up waiting for blocks after this long")
     parser.add_argument("--repair", action="store_true", help="kill: run `quarry check --repair` after the re-run")
+    parser.add_argument("--reuse", action="store_true", help="kill: compare with the collections a compare run left in --work")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     return compare(args) if args.check == "compare" else kill(args)

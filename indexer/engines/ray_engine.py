@@ -187,6 +187,8 @@ class RayIndexJob:
                             report.chunks += sum(n for _, _, n in payload.documents)
                             report.updated += sum(1 for _, stored, _ in payload.documents if stored)
                             report.added += sum(1 for _, stored, _ in payload.documents if not stored)
+                        elif kind == "error":  # a worker could not write its segment: nothing is committed
+                            raise QuarryError(payload)
                         elif kind == "note":
                             files_done += self._count(payload, report, warn, ids)
                     bar.update(files_done - bar.n)
@@ -296,21 +298,10 @@ def drain(dataset, stall_timeout_s: float):
             if kind == "done":
                 return
             if kind == "error":
-                raise _unwrap(item)
+                raise item
             yield item
     finally:
         stop.set()
-
-
-def _unwrap(exc: BaseException) -> BaseException:
-    """A QuarryError raised on a worker reaches the driver wrapped in Ray's task error: give back the original."""
-    cause = getattr(exc, "cause", None) or exc.__cause__
-    for candidate in (exc, cause):
-        if isinstance(candidate, QuarryError):
-            return candidate
-    if cause is not None and isinstance(cause, (OSError, ValueError)):
-        return QuarryError(f"a Ray worker failed: {cause}")
-    return exc
 
 
 def index_on_ray(collection: Collection, embedder_spec: dict, paths, options: RayOptions | None = None,

@@ -81,8 +81,8 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 def _quiet(verbose: bool) -> None:
     if verbose:
         return
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("ray", "ray.data"):  # Ray Data's start-up notes ("progress bars disabled", plans, log paths)
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """What runs on the Ray workers: read -> chunk -> embed -> write, one Ray Data stage each.
 
 Every stage passes Arrow tables of (kind, unit, payload) rows: `kind` says what the pickled payload is
-("doc" a document on its way, "note" counts and warnings for the driver, "segment" a written segment),
+("doc" a document on its way, "note" counts and warnings for the driver, "segment" a written segment,
+"error" why a worker could not write one),
 `unit` the read unit (a file) it came from, so the driver can order what it commits the way a local run would.
 Nothing here opens the collection: workers read source files and write new segment files, and only the
 driver commits. Models are loaded once per worker process and kept.
@@ -18,7 +19,7 @@ import numpy as np
 
 from indexer.store import PreparedDocument
 
-KINDS = ("doc", "note", "segment")
+KINDS = ("doc", "note", "segment", "error")
 _CACHE: dict = {}  # per worker process: loaded models and the job's stored-hash keys
 
 
@@ -241,7 +242,13 @@ def write_blocks(batch, *, collection_dir, job, write=write_block):
         first = min(u for u, _ in docs)
         latest = {p.document.doc_id: p for _, p in docs}  # a repeated id: the last copy, as a local run keeps
         prepared = [PreparedDocument(p.document, p.content_hash, p.chunks, p.vectors, p.language) for p in latest.values()]
-        info = write(collection_dir, block_name(job, first, list(latest.values())), prepared)
+        try:
+            info = write(collection_dir, block_name(job, first, list(latest.values())), prepared)
+        except OSError as exc:  # the driver stops on it with this one line (Ray would only pass a traceback's text)
+            out.append(("error", first, f"a Ray worker cannot write segments into {collection_dir} ({exc.strerror or exc}: "
+                                        f"{exc.filename or collection_dir}); every node must see the collection's directory at"
+                                        " the same path, writable (docs/performance.md, the shared filesystem)"))  # fmt: skip
+            return table(out)
         summary = [(p.document.doc_id, p.stored, len(p.chunks)) for p in latest.values()]
         out.append(("segment", first, WrittenSegment(info, first, summary)))
     return table(out)

@@ -32,7 +32,10 @@ def runtime_from_args(args) -> Runtime:
     return Runtime(settings_from_args(args))
 
 
-def add_training_arguments(p, output_help: str, negatives: int, epochs: int, batch_help: str = "", length_help: str = "") -> None:
+def add_training_arguments(
+    p, output_help: str, negatives: int, epochs: int, learning_rate: float = 2e-5, max_length: int = 128,
+    batch_help: str = "", length_help: str = "",
+) -> None:
     """The options `train-reranker` and `train-embedder` share: where the labels come from, and the training loop."""
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", metavar="DATASET_DIR", help="BEIR folder (as `quarry eval` takes): its qrels are the labels")
@@ -44,7 +47,7 @@ def add_training_arguments(p, output_help: str, negatives: int, epochs: int, bat
     p.add_argument("--max-positives", type=int, default=8, help="positives per query (highest grades first)")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--batch-size", type=int, default=16, help=batch_help or None)
-    p.add_argument("--learning-rate", type=float, default=2e-5)
-    p.add_argument("--max-length", type=int, default=128, help=length_help or None)
+    p.add_argument("--learning-rate", type=float, default=learning_rate)
+    p.add_argument("--max-length", type=int, default=max_length, help=length_help or None)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--json", action="store_true")

@@ -66,7 +66,9 @@ def cmd_index(args) -> int:
     if args.engine == "ray":
         from indexer.engines.ray_engine import RayIndexJob
 
-        indexer = RayIndexJob(collection, runtime.embedder.spec(), runtime.ray_options(args.ray_address), limits)
+        options = runtime.ray_options(args.ray_address)
+        options.verbose = args.verbose  # -v: Ray's own logs and its workers' output too
+        indexer = RayIndexJob(collection, runtime.embedder.spec(), options, limits)
     else:
         indexer = runtime.indexer(collection, args.writers)
         indexer.limits = limits

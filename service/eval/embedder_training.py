@@ -86,19 +86,20 @@ class FoldScorer:
         self.dense_hits: dict[str, list] = {}  # the current embedder's, kept from scoring it: the negatives to mine
 
     def narrow(self, documents: int) -> None:
-        """Score on a sub-collection instead: every judged document plus the current search's top hits for every
-        query (rank by rank, in each mode) up to `documents`, re-embedded with the current embedder too, so before
-        and after are measured on the same documents. Cheaper on a large collection; it leaves out documents only
-        the new model would rank high, so it flatters the new model a little."""
+        """Score on a sub-collection instead: `documents` taken rank by rank from every query's judged documents
+        (best grade first) and its current top hits in each mode, re-embedded with the current embedder too, so
+        before and after are measured on the same documents. Cheaper on a large collection; it leaves out documents
+        only the new model would rank high, so it flatters the new model a little."""
         searcher = self.runtime.searcher(rerank=False)
         candidates = max(searcher.defaults.candidates, EVAL_DEPTH)
         rankings = [
             dedupe([h.doc_id for h in searcher.search(self.collection, i.query, top_k=EVAL_DEPTH, candidates=candidates, mode=m, rerank=False).hits])
             for i in self.items for m in self.modes
         ]  # fmt: skip
-        chosen = dict.fromkeys(d for i in self.items for d, g in i.judged.items() if g > 0)
-        for rank in range(EVAL_DEPTH):
-            for ranking in rankings:
+        judged = [sorted((d for d, g in i.judged.items() if g > 0), key=lambda d, i=i: (-i.judged[d], d)) for i in self.items]
+        chosen: dict[str, None] = {}
+        for rank in range(max(map(len, rankings + judged), default=0)):
+            for ranking in judged + rankings:
                 if len(chosen) < documents and rank < len(ranking):
                     chosen.setdefault(ranking[rank])
         sub = Collection.create(self.scratch / "sub-collection", replace(self.collection.manifest, languages={}, created_at=0.0))
@@ -176,7 +177,7 @@ def train_from_args(runtime, args) -> dict:
         if args.eval_documents and scorer.judged and args.eval_documents < collection.counts()["documents"]:
             _say(f"scoring on a sub-collection of {args.eval_documents} documents: the judged ones and the top hits")
             scorer.narrow(args.eval_documents)
-            report["eval_documents"] = scorer.collection.counts()["documents"]  # judged documents always count
+            report["eval_documents"] = scorer.collection.counts()["documents"]
         _say(f"scoring the current embedder on all {len(items)} queries")
         before_all = scorer.score(None, list(range(len(items))))
         if collection is not None:  # the current embedder's own near misses (judged mode: from the scoring above)

@@ -118,3 +118,16 @@ def test_an_address_where_no_cluster_answers_is_one_error_line(tmp_path, setting
     assert code == 1
     assert err.strip().splitlines() == [err.strip()]
     assert f"cannot reach a Ray cluster at 127.0.0.1:{port}" in err and "ray start --head" in err
+
+
+def test_a_worker_that_cannot_write_into_the_collection_is_one_error_line(tmp_path, settings_env, ray_cluster, capsys):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("the bread and the flour")
+    assert run(capsys, "index", str(tmp_path / "docs"), "-c", "kb", "--no-progress")[0] == 0
+    (settings_env / "collections" / "kb" / "segments").write_text("a file where the segments folder should be")
+    (tmp_path / "docs" / "b.txt").write_text("the bike and the chain")
+    code, out, err = run(capsys, "index", str(tmp_path / "docs"), "-c", "kb", "--engine", "ray", "--ray-address", ray_cluster, "--no-progress")
+    assert code == 1
+    assert err.strip().splitlines() == [err.strip()]
+    assert err.startswith("error: a Ray worker cannot write segments into") and "same path, writable" in err
+    assert run(capsys, "collections", "--json")[1].count('"documents": 1') == 1  # nothing of the failed job committed
