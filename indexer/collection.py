@@ -243,6 +243,10 @@ class Collection:
             self._dirty = True
         return len(missing), len(extra)
 
+    def generation(self) -> int:
+        """The committed write counter: it moves with every write, segment commit, merge and optimize."""
+        return self.store.generation()
+
     def refresh(self) -> None:
         """Pick up writes made by another process (the CLI indexing while the server runs)."""
         generation = self.store.generation()

@@ -25,6 +25,7 @@ from indexer.collection import Collection
 from indexer.documents import Document, validate_document
 from indexer.errors import InvalidDocument, InvalidDocumentId, LoadError
 from indexer.formats import load_file
+from indexer.formats.ocr import IMAGE_EXTENSIONS
 from indexer.formats.text import stream_jsonl
 from indexer.languages import detect_language
 from indexer.sources import SourceFile, discover, id_below
@@ -558,7 +559,8 @@ class _IndexRun:
             self.bar.close()
             self.collection.save_index()
         for suffix, count in sorted(unsupported.items()):
-            self.report.warnings.append(f"ignored {count} file(s) of unsupported type {suffix!r}")
+            hint = " (QUARRY_OCR=auto reads images)" if suffix in IMAGE_EXTENSIONS else ""
+            self.report.warnings.append(f"ignored {count} file(s) of unsupported type {suffix!r}{hint}")
         self.report.seconds = time.perf_counter() - self.started
         return self.report
 

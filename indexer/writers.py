@@ -23,6 +23,7 @@ from indexer.segments import SegmentWriter, commit_segments
 from indexer.store import PreparedDocument, WriteResult
 
 MAX_WRITERS = 4  # past this the commit (one thread) and the driver's reading and chunking are the limit
+MOST_WRITERS = 64  # the most `--writers` / QUARRY_INDEX_WRITERS accept: each is a thread, a file and a segment per commit
 QUEUED = 2  # writes queued per writer before submit() waits: bounds the memory of embedded batches
 
 

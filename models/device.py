@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 
 VALID_DEVICES = ("auto", "cpu", "cuda")
@@ -24,7 +26,15 @@ class DeviceChoice:
         return 64 if self.is_cuda else 16
 
 
+# device nodes a Linux machine has when a GPU is usable (NVIDIA, WSL2, ROCm); without any, torch would only say no
+_GPU_NODES = ("/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg", "/dev/kfd")
+
+
 def cuda_available() -> bool:
+    """Asks torch, unless this is Linux without any GPU device node: importing torch only to hear "no" costs a
+    CPU-only `quarry index` (ONNX backend, no torch otherwise) seconds of start-up."""
+    if sys.platform.startswith("linux") and "torch" not in sys.modules and not any(os.path.exists(p) for p in _GPU_NODES):
+        return False
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a hard dependency

@@ -36,7 +36,7 @@ class Embedder(SharedModel):
     def encode(self, texts: list[str], batch_size: int | None = None, show_progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        if self.backend == "torch" and self.choice.is_cuda and len(texts) >= PIPELINE_MIN_TEXTS:
+        if self.choice.is_cuda and len(texts) >= PIPELINE_MIN_TEXTS and self.backend_in_use == "torch":
             return self.encode_bulk(texts)
         vectors = self.model.encode(
             list(texts),
@@ -49,7 +49,7 @@ class Embedder(SharedModel):
 
     def encode_bulk(self, texts: list[str]) -> np.ndarray:
         """Large lists through the pipelined encoder (see models.pipeline_encode); same vectors as encode()."""
-        if self.backend != "torch":
+        if self.backend_in_use != "torch":
             return self.encode(texts)
         if self._pipeline is None:
             from models.pipeline_encode import PipelinedEncoder

@@ -19,6 +19,7 @@ the exported file keyed by the model's files. Revisit when optimum-onnx supports
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -33,16 +34,26 @@ from models.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 ONNX_INSTALL = 'pip install "quarry[cpu]" (onnxruntime), or "quarry[gpu]" on a CUDA machine (onnxruntime-gpu)'
 _export_lock = threading.Lock()
+ENCODER_FILE = "encoder.json"  # beside an exported embedder: what a start without torch needs (from_cache)
+
+
+class OnnxUnavailable(ModelLoadError):
+    """ONNX Runtime cannot run this model here (missing package, failed export, unsupported layers); `fix` says
+    what a user can do about it."""
+
+    def __init__(self, message: str, fix: str = ""):
+        super().__init__(message)
+        self.fix = fix
 
 
 def require_onnxruntime():
     try:
         import onnxruntime
     except ImportError as exc:  # optional dependency
-        raise ModelLoadError(f"the onnx backends need onnxruntime and onnx: {ONNX_INSTALL}") from exc
+        raise OnnxUnavailable(f"the onnx backends need onnxruntime and onnx: {ONNX_INSTALL}", fix=ONNX_INSTALL) from exc
     return onnxruntime
 
 
@@ -51,6 +62,14 @@ def validate_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     return backend
+
+
+def resolve_backend(backend: str, choice: DeviceChoice) -> str:
+    """`auto`: ONNX Runtime fp32 on a CPU (same vectors as torch, faster), torch on CUDA (fp16 and the
+    pipelined encoder); any other value stands as given."""
+    if backend != "auto":
+        return backend
+    return "torch" if choice.is_cuda else "onnx"
 
 
 def cache_key(location: str, kind: str, backend: str) -> str:
@@ -157,9 +176,10 @@ class OnnxSentenceEncoder:
         pooling = [m for m in st_model if type(m).__name__ == "Pooling"]
         others = [type(m).__name__ for m in list(st_model)[1:] if type(m).__name__ not in ("Pooling", "Normalize")]
         if not pooling or others:
-            raise ModelLoadError(
+            raise OnnxUnavailable(
                 f"the {backend} backend supports Transformer + Pooling (+ Normalize) models; this one has "
-                f"{[type(m).__name__ for m in st_model]}: use backend 'torch'"
+                f"{[type(m).__name__ for m in st_model]}: use backend 'torch'",
+                fix="none needed, this model runs with torch only",
             )
         self.pooling_mode = _pooling_mode(pooling[0])
         self.tokenizer = st_model.tokenizer
@@ -168,14 +188,55 @@ class OnnxSentenceEncoder:
         self._dimension = int(getter())
         directory = Path(cache_dir) / cache_key(location, "embedder", backend)
         path = ensure_exported(transformer.auto_model, self.tokenizer, directory, backend, "last_hidden_state", pair=False)
+        self._save_for_fast_start(directory)
         self.session = _session(path, choice)
         self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def _save_for_fast_start(self, directory: Path) -> None:
+        """Keep what encode() needs besides the graph (tokenizer, pooling, sizes) beside it, so the next start
+        can skip torch and sentence-transformers altogether (from_cache): seconds of imports on a small CPU."""
+        if (directory / ENCODER_FILE).exists():
+            return
+        tmp = directory / f"tokenizer-{os.getpid()}"
+        self.tokenizer.save_pretrained(str(tmp))
+        if not (directory / "tokenizer").exists():
+            os.replace(tmp, directory / "tokenizer")
+        spec = {"pooling_mode": self.pooling_mode, "max_seq_length": self.max_seq_length, "dimension": self._dimension}
+        (directory / f"{ENCODER_FILE}.{os.getpid()}").write_text(json.dumps(spec))
+        os.replace(directory / f"{ENCODER_FILE}.{os.getpid()}", directory / ENCODER_FILE)  # written last: the commit point
+
+    @classmethod
+    def from_cache(cls, cache_dir: Path, location: str, backend: str, choice: DeviceChoice) -> "OnnxSentenceEncoder | None":
+        """The encoder from an earlier export, without loading the torch model; None when there is none yet."""
+        directory = Path(cache_dir) / cache_key(location, "embedder", backend)
+        path = directory / ("model-int8.onnx" if backend == "onnx-int8" else "model.onnx")
+        if not (path.exists() and (directory / ENCODER_FILE).exists()):
+            return None
+        # the generic fast tokenizer reads the saved tokenizer.json (normalizer, pieces, special tokens) as the
+        # model's own class does; AutoTokenizer would import torch through transformers' configuration classes
+        from transformers import PreTrainedTokenizerFast
+
+        self = cls.__new__(cls)
+        try:
+            spec = json.loads((directory / ENCODER_FILE).read_text())
+            self.pooling_mode, self.max_seq_length, self._dimension = spec["pooling_mode"], spec["max_seq_length"], spec["dimension"]
+            self.tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory / "tokenizer"))
+        except Exception as exc:  # noqa: BLE001 - damaged: drop it, so the start through torch writes it again
+            log.info("fast start of %s not possible (%s: %s); loading through torch", location, type(exc).__name__, exc)
+            (directory / ENCODER_FILE).unlink(missing_ok=True)
+            return None
+        self.session = _session(path, choice)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        return self
 
     def get_sentence_embedding_dimension(self) -> int:
         return self._dimension
 
     def _tokenize(self, texts: list[str]) -> dict:
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np")
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_seq_length, return_tensors="np",
+            return_token_type_ids="token_type_ids" in self.input_names,
+        )  # fmt: skip
         return {name: enc[name].astype(np.int64) for name in self.input_names}
 
     def _embed(self, texts: list[str]) -> np.ndarray:
@@ -214,7 +275,10 @@ def _pooling_mode(pooling) -> str:
     elif config.get("pooling_mode_mean_tokens", True):
         mode = "mean"
     if mode not in ("mean", "cls", "max"):
-        raise ModelLoadError(f"the onnx backends support mean, cls and max pooling, not {mode!r}: use backend 'torch'")
+        raise OnnxUnavailable(
+            f"the onnx backends support mean, cls and max pooling, not {mode!r}: use backend 'torch'",
+            fix="none needed, this model runs with torch only",
+        )
     return mode
 
 

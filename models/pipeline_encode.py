@@ -52,7 +52,7 @@ class PipelinedEncoder:
     def __init__(self, embedder, tokens_per_batch: int | None = None, max_batch: int = 1024, workers: int = 2):
         self.embedder = embedder.load()
         self.model = embedder.model
-        if not hasattr(self.model, "forward") or getattr(embedder, "backend", "torch") != "torch":
+        if not hasattr(self.model, "forward") or getattr(embedder, "backend_in_use", "torch") != "torch":
             raise ValueError("pipelined encoding drives the torch model; use backend 'torch'")
         # a GPU wants wide batches (~64k tokens keep an H100 busy); a CPU core's caches want small ones
         self.tokens_per_batch = tokens_per_batch or (65_536 if embedder.choice.is_cuda else 8_192)

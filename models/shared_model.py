@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 
 from models.device import DeviceChoice, select_device
-from models.loading import ModelKind, load_shared
+from models.loading import ModelKind, load_shared_entry
 from models.onnx_backend import validate_backend
 
 
@@ -26,9 +26,10 @@ class SharedModel:
         self.reference = reference
         self._device, self._dtype, self._batch_size = device, dtype, batch_size
         self.allow_downloads = allow_downloads
-        self.backend = validate_backend(backend)
+        self.backend = validate_backend(backend)  # as asked for; `auto` is resolved when the model loads
         self.cache_dir = cache_dir  # where the onnx backends keep their exported models
         self._model = None
+        self._backend_in_use: str | None = None
 
     def spec(self) -> dict:
         """The constructor's arguments: how another process (a Ray worker) makes the same model."""
@@ -48,10 +49,16 @@ class SharedModel:
     def load(self):
         """Load (or take from the shared cache) the model; constructing does no work, this does."""
         if self._model is None:
-            self._model = load_shared(
-                self.kind, self.reference, self.choice, self.allow_downloads, self.backend, self.cache_dir
-            )
+            loaded = load_shared_entry(self.kind, self.reference, self.choice, self.allow_downloads, self.backend, self.cache_dir)
+            self._model, self._backend_in_use = loaded.model, loaded.backend
         return self
+
+    @property
+    def backend_in_use(self) -> str:
+        """What runs the model (loads it): `auto` resolved for this device, or torch after a fallback."""
+        self.load()
+        assert self._backend_in_use is not None
+        return self._backend_in_use
 
     @property
     def model(self):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from indexer.catalog import Catalog, validate_name
 from indexer.collection import Collection
+from indexer.formats.ocr import configure_ocr
 from indexer.layout import Manifest
 from indexer.pipeline import FileLimits, Indexer
 from indexer.vectors.base import set_faiss_threads
@@ -57,6 +58,9 @@ class Runtime:
         )  # fmt: skip
         self.catalog = Catalog(settings.data_dir, lock_timeout=settings.write_lock_timeout)
         set_faiss_threads(settings.faiss_threads)
+        problem = configure_ocr(settings.ocr, settings.ocr_languages)
+        if problem:
+            log.warning("QUARRY_OCR=%s, but %s; images and scanned PDF pages are not read", settings.ocr, problem)
         self.embedder = Embedder(
             settings.embedder, settings.device, settings.dtype, settings.batch_size, settings.allow_downloads,
             backend=settings.backend, cache_dir=settings.onnx_cache,

@@ -161,6 +161,18 @@ class Settings(BaseSettings):
         "(`quarry index --max-file-bytes` raises it for one run). A .jsonl corpus is streamed a line at a time and "
         "exempt; documents read from files obey max_document_chars",
     )
+    ocr: Literal["off", "auto"] = Field(
+        "off",
+        description="read text from images (.png, .jpg, .tiff, ...) and from PDF pages without a text layer with "
+        "Tesseract: `auto` OCRs what has no text, `off` leaves images out of folder scans and skips scanned PDFs "
+        "with a warning. Needs `pip install 'quarry[ocr]'` and `apt-get install tesseract-ocr`; when they are "
+        "missing, one warning line at start says so and images are left out (docs/formats.md)",
+    )
+    ocr_languages: str = Field(
+        "eng", pattern=r"^[A-Za-z_]+(\+[A-Za-z_]+)*$",
+        description="Tesseract languages for OCR, joined by `+` (`eng`, `deu`, `eng+fra`); each needs Debian's "
+        "tesseract-ocr-LANG package",
+    )
     max_batch_documents: int = Field(256, ge=1, description="documents per batch upsert request (413 above)")
     max_batch_queries: int = Field(64, ge=1, description="queries per batch search request (413 above)")
     query_batching: Literal["auto", "on", "off"] = Field(
@@ -263,10 +275,12 @@ class Settings(BaseSettings):
         "bounds the dearest work one search can ask for",
     )
     # Speed
-    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
-        "torch",
-        description="embedder runtime: torch, ONNX Runtime fp32 (`onnx`) or dynamic per-channel int8 "
-        "(`onnx-int8`); the onnx ones need the cpu (or gpu) extra",
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto",
+        description="embedder runtime: `auto` (ONNX Runtime fp32 on a CPU, torch on CUDA), torch, ONNX Runtime fp32 "
+        "(`onnx`: the same vectors as torch, cosine > 0.999) or dynamic per-channel int8 (`onnx-int8`: faster, "
+        "slightly different vectors; index and search with the same one). The onnx ones need the cpu (or gpu) extra "
+        "and export the model once into onnx_cache_dir; when `auto` cannot, it uses torch with one warning line",
     )
     reranker_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "torch", description="cross-encoder runtime, with the same choices as backend"

@@ -15,6 +15,16 @@ import pytest  # noqa: E402
 from tests.tiny_models import TEST_SETTINGS, build_tiny_cross_encoder, build_tiny_embedder  # noqa: E402
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_onnx_cache(tmp_path_factory):
+    """The default backend (`auto`: ONNX Runtime on a CPU) exports a model once per cache folder; one folder for
+    the session (the CLI's subprocesses inherit it) keeps that to once per tiny model instead of once per test."""
+    path = tmp_path_factory.mktemp("onnx-cache")
+    os.environ["QUARRY_ONNX_CACHE_DIR"] = str(path)
+    yield path
+    os.environ.pop("QUARRY_ONNX_CACHE_DIR", None)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny-models")

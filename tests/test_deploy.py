@@ -82,7 +82,7 @@ def test_gpu_override_merges_onto_both_services(compose_bin, tmp_path):
         service = services[name]
         devices = service["deploy"]["resources"]["reservations"]["devices"]
         assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
-        assert service["build"]["args"]["EXTRAS"] == "gpu"
+        assert service["build"]["args"]["EXTRAS"] == "gpu,formats"
         assert service["environment"]["QUARRY_DATA_DIR"] == "/data"
         assert "quarry-data:/data:rw" in service["volumes"]
     assert services["indexer"]["restart"] == "no"
@@ -122,7 +122,7 @@ def test_gpu_variant_reserves_nvidia_devices_and_installs_the_gpu_extra():
         service = gpu["services"][name]
         devices = service["deploy"]["resources"]["reservations"]["devices"]
         assert devices[0]["driver"] == "nvidia" and devices[0]["capabilities"] == ["gpu"]
-        assert service["build"]["args"]["EXTRAS"] == "gpu"
+        assert service["build"]["args"]["EXTRAS"] == "gpu,formats"
 
 
 def test_data_dir_is_the_same_everywhere():
@@ -216,7 +216,7 @@ def test_dockerfile_resolves_models_offline_and_serves_health():
     env = dockerfile_values("ENV")
     assert env["HF_HUB_OFFLINE"] == "1" and env["TRANSFORMERS_OFFLINE"] == "1"
     args = dockerfile_values("ARG")
-    assert args["TORCH_INDEX_URL"] == "" and args["EXTRAS"] == "cpu"  # never both faiss builds in one image
+    assert args["TORCH_INDEX_URL"] == "" and args["EXTRAS"] == "cpu,formats"  # never both faiss builds in one image
     instructions = dict(dockerfile_instructions())
     assert instructions["EXPOSE"] == "8000"
     assert "/health" in instructions["HEALTHCHECK"] and "urllib" in instructions["HEALTHCHECK"]

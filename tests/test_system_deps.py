@@ -27,15 +27,20 @@ def _stub(folder: Path, name: str, body: str) -> None:
     path.chmod(0o755)
 
 
-def test_system_deps_installs_only_what_is_missing(tmp_path):
-    """A machine with neither chromium nor docker-compose (a PATH of stubs): both are asked of apt-get."""
+def _stub_machine(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """A root shell whose PATH holds only stubs; apt-get writes its arguments to the log. (bin, log, env)"""
     bin_dir, log = tmp_path / "bin", tmp_path / "apt.log"
     bin_dir.mkdir()
     _stub(bin_dir, "id", "echo 0")
     _stub(bin_dir, "apt-get", f'echo "$@" >> {log}')
     _stub(bin_dir, "env", 'while [ $# -gt 0 ] && [ "${1#*=}" != "$1" ]; do shift; done; exec "$@"')
+    return bin_dir, log, {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+
+
+def test_system_deps_installs_only_what_is_missing(tmp_path):
+    """A machine with neither chromium nor docker-compose (a PATH of stubs): both are asked of apt-get."""
+    bin_dir, log, env = _stub_machine(tmp_path)
     bash = shutil.which("bash")
-    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
     result = subprocess.run([bash, str(REPO / ".ci" / "system-deps")], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     calls = log.read_text().splitlines()
@@ -46,3 +51,11 @@ def test_system_deps_installs_only_what_is_missing(tmp_path):
     subprocess.run([bash, str(REPO / ".ci" / "system-deps")], env=env, check=True, capture_output=True)
     assert log.read_text().splitlines()[1].split()[-1] == "docker-compose"
     assert os.access(REPO / ".ci" / "system-deps", os.X_OK)
+
+
+def test_system_deps_installs_tesseract_for_the_ocr_tests(tmp_path):
+    bin_dir, log, env = _stub_machine(tmp_path)
+    for present in ("chromium", "docker-compose"):
+        _stub(bin_dir, present, "exit 0")
+    subprocess.run([shutil.which("bash"), str(REPO / ".ci" / "system-deps")], env=env, check=True, capture_output=True)
+    assert log.read_text().splitlines()[1].split()[-1] == "tesseract-ocr"

@@ -14,6 +14,7 @@ from indexer.errors import LoadError
 from indexer.formats.base import Loaded, Source, decode_text, looks_like_text
 from indexer.formats.compressed import load_gzip
 from indexer.formats.mail import load_eml, load_mbox
+from indexer.formats.ocr import IMAGE_EXTENSIONS, load_image, ocr_config
 from indexer.formats.office import load_csv, load_docx, load_epub, load_odt, load_pptx, load_xlsx
 from indexer.formats.pdf import load_pdf
 from indexer.formats.text import (
@@ -35,6 +36,7 @@ LOADERS: dict[str, Callable[[Source], Loaded]] = {
     ".eml": lambda source: load_eml(source, load_source), ".mbox": lambda source: load_mbox(source, load_source),
     ".gz": lambda source: load_gzip(source, _load_member),
     **{ext: load_code for ext in CODE_LANGUAGES},
+    **{ext: load_image for ext in IMAGE_EXTENSIONS},  # only with OCR on (is_supported)
 }  # fmt: skip
 SUPPORTED_EXTENSIONS = frozenset(LOADERS)
 
@@ -54,12 +56,19 @@ def _untyped(name: str) -> bool:
 
 
 def is_supported(path: Path) -> bool:
-    """Whether a file found in a folder is worth loading: a known extension, or none (sniffed on load)."""
-    return path.suffix.lower() in LOADERS or _untyped(path.name)
+    """Whether a file found in a folder is worth loading: a known extension (images only with OCR on), or none
+    (sniffed on load)."""
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return ocr_config().active
+    return suffix in LOADERS or _untyped(path.name)
 
 
 def load_source(source: Source) -> Loaded:
     loader = LOADERS.get(source.suffix)
+    if source.suffix in IMAGE_EXTENSIONS and not ocr_config().active:
+        reason = ocr_config().problem or "QUARRY_OCR=auto reads images"
+        raise LoadError(f"{source.name}: unsupported file type {source.suffix!r} ({reason})")
     if loader is None:
         if not _untyped(source.name):
             raise LoadError(

@@ -11,6 +11,7 @@ import sys
 
 from indexer.engines import ENGINES
 from indexer.errors import QuarryError
+from indexer.writers import MOST_WRITERS
 from models import ModelLoadError
 from service.cli import backup, check, delete, mcp, optimize, serve
 from service.cli import embedder as embedder_commands
@@ -43,6 +44,8 @@ def cmd_index(args) -> int:
     for raw in args.paths:  # fail before loading any model or touching the collection
         if not os.path.exists(raw):
             raise FileNotFoundError(f"path not found: {raw}")
+    if args.writers is not None and not 1 <= args.writers <= MOST_WRITERS:  # 0 or -1 must not mean "the default"
+        raise ValueError(f"--writers must be between 1 and {MOST_WRITERS} (got {args.writers})")
     if args.ray_address and args.engine != "ray":
         raise ValueError("--ray-address needs --engine ray")
     if args.engine == "ray":
@@ -191,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-document-chars", type=int, metavar="N",
                    help="skip (with a warning) documents over N characters (default: QUARRY_MAX_DOCUMENT_CHARS, 2,000,000; 0: no limit)")
     p.add_argument("--writers", type=int, metavar="N", help="segments written at once (default: QUARRY_INDEX_WRITERS, "
-                   "else min(4, cores / 2)); 1 writes into the base database as before")
+                   "else min(4, cores / 2); 1 to 64); 1 writes into the base database as before")
     p.add_argument("--engine", choices=ENGINES, default="local",
                    help="local: this process; ray: a Ray cluster (pip install -e \".[ray]\"; docs/performance.md)")
     p.add_argument("--ray-address", metavar="ADDR",

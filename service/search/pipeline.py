@@ -5,6 +5,7 @@ query -> embed -> dense top-k (FAISS) + lexical top-k (FTS5 BM25) -> fuse -> rer
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -42,6 +43,9 @@ class SearchResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+RETRIEVE_ATTEMPTS = 3  # retrievals of one search when commits keep landing between retrieval and fetch
 
 
 def validate_query(query: str, top_k: int, mode: str, candidates: int) -> str:
@@ -88,29 +92,42 @@ def search(
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
-    dense: list[tuple[int, float]] = []
-    lexical: list[tuple[int, float]] = []
-    if mode.embeds:
-        t = time.perf_counter()
-        vector = embedder.encode([query_text(collection, query)])[0] if query_vector is None else query_vector
-        timings["embed"] = _ms(t)
-        t = time.perf_counter()
-        dense = collection.dense_search(vector, depth, where)
-        timings["dense"] = _ms(t)
-    if mode is not SearchMode.DENSE:
-        t = time.perf_counter()
-        lexical = collection.lexical_search(query, depth, where)
-        timings["lexical"] = _ms(t)
+    vector = None
+    for attempt in range(RETRIEVE_ATTEMPTS):
+        generation = collection.generation()
+        try:
+            dense: list[tuple[int, float]] = []
+            lexical: list[tuple[int, float]] = []
+            if mode.embeds:
+                if vector is None:
+                    t = time.perf_counter()
+                    vector = embedder.encode([query_text(collection, query)])[0] if query_vector is None else query_vector
+                    timings["embed"] = _ms(t)
+                t = time.perf_counter()
+                dense = collection.dense_search(vector, depth, where)
+                timings["dense"] = _ms(t)
+            if mode is not SearchMode.DENSE:
+                t = time.perf_counter()
+                lexical = collection.lexical_search(query, depth, where)
+                timings["lexical"] = _ms(t)
 
-    if mode is SearchMode.HYBRID:
-        profile = profile_for(collection, fusion) if fusion is None or fusion.method == "adaptive" else None
-        ranked = fuse(dense, lexical, fusion, query=query, profile=profile)
-    else:
-        ranked = dense or lexical
-    ranked = ranked[:depth]
-    timings["retrieve"] = round(timings.get("dense", 0.0) + timings.get("lexical", 0.0), 3)
+            if mode is SearchMode.HYBRID:
+                profile = profile_for(collection, fusion) if fusion is None or fusion.method == "adaptive" else None
+                ranked = fuse(dense, lexical, fusion, query=query, profile=profile)
+            else:
+                ranked = dense or lexical
+            ranked = ranked[:depth]
+            timings["retrieve"] = round(timings.get("dense", 0.0) + timings.get("lexical", 0.0), 3)
 
-    chunks = collection.chunks([cid for cid, _ in ranked])  # one committed state: a rewritten document is all old or all new
+            chunks = collection.chunks([cid for cid, _ in ranked])  # one committed state: a rewritten document is all old or all new
+        except (OSError, sqlite3.Error):  # a segment this search was reading was merged away and removed
+            if attempt + 1 == RETRIEVE_ATTEMPTS or collection.generation() == generation:
+                raise
+            continue
+        if len(chunks) == len(ranked) or collection.generation() == generation:
+            break
+        # a commit landed between retrieval and fetch: a merge or optimize renumbers the chunks it moves, so
+        # their ids are gone although their documents are not; retrieve again from the new state
     ranked = [(cid, score) for cid, score in ranked if cid in chunks]  # deleted since the index saw them
 
     reranked = False
